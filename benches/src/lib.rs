@@ -1,0 +1,1 @@
+//! Benchmarks for strela: criterion suites and the load bench (grown by the benchmarks issue).

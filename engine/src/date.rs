@@ -1,0 +1,164 @@
+//! The per-worker `Server:` + `Date:` header block, re-rendered at most once a second.
+//!
+//! Every response starts its headers with the same two lines; a worker keeps them pre-rendered in
+//! one array and copies them with a single `memcpy`. The date is formatted by hand (IMF-fixdate,
+//! RFC 9110 §5.6.7) from a Unix timestamp, so the hot path never calls into a time library.
+
+const PREFIX: &[u8] = b"Server: strela\r\nDate: ";
+const DATE_LEN: usize = 29; // "Sun, 06 Nov 1994 08:49:37 GMT"
+/// Length of the rendered block: `Server: strela\r\nDate: <29 bytes>\r\n`.
+pub const BLOCK_LEN: usize = PREFIX.len() + DATE_LEN + 2;
+
+/// Pre-rendered `Server` and `Date` header lines for the current second.
+#[derive(Clone)]
+pub struct DateCache {
+    secs: u64,
+    block: [u8; BLOCK_LEN],
+}
+
+impl DateCache {
+    /// A cache rendered for `unix_secs`.
+    pub fn new(unix_secs: u64) -> Self {
+        let mut c = DateCache {
+            secs: u64::MAX,
+            block: [0; BLOCK_LEN],
+        };
+        c.block[..PREFIX.len()].copy_from_slice(PREFIX);
+        c.block[BLOCK_LEN - 2..].copy_from_slice(b"\r\n");
+        c.refresh(unix_secs);
+        c
+    }
+
+    /// A cache rendered for the current wall-clock second.
+    pub fn now() -> Self {
+        Self::new(unix_now())
+    }
+
+    /// Re-renders the date if `unix_secs` is a different second; otherwise does nothing.
+    #[inline]
+    pub fn refresh(&mut self, unix_secs: u64) {
+        if unix_secs != self.secs {
+            self.secs = unix_secs;
+            let mut d = [0u8; DATE_LEN];
+            format_imf_fixdate(unix_secs, &mut d);
+            self.block[PREFIX.len()..PREFIX.len() + DATE_LEN].copy_from_slice(&d);
+        }
+    }
+
+    /// The `Server: strela\r\nDate: ...\r\n` block.
+    #[inline]
+    pub fn block(&self) -> &[u8; BLOCK_LEN] {
+        &self.block
+    }
+
+    /// Just the 29-byte date value.
+    pub fn date(&self) -> &[u8] {
+        &self.block[PREFIX.len()..PREFIX.len() + DATE_LEN]
+    }
+}
+
+/// Seconds since the Unix epoch, from the system clock.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Formats `unix_secs` as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) into `out`.
+pub fn format_imf_fixdate(unix_secs: u64, out: &mut [u8; DATE_LEN]) {
+    const DAYS: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
+    ];
+    let days = unix_secs / 86_400;
+    let rem = unix_secs % 86_400;
+    let (hh, mm, ss) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    let (year, month, day) = civil_from_days(days as i64);
+    let year = year.clamp(0, 9999) as u64;
+
+    let two = |v: u64| [b'0' + (v / 10) as u8, b'0' + (v % 10) as u8];
+    out[0..3].copy_from_slice(DAYS[(days % 7) as usize]);
+    out[3..5].copy_from_slice(b", ");
+    out[5..7].copy_from_slice(&two(day as u64));
+    out[7] = b' ';
+    out[8..11].copy_from_slice(MONTHS[(month - 1) as usize]);
+    out[11] = b' ';
+    out[12..14].copy_from_slice(&two(year / 100));
+    out[14..16].copy_from_slice(&two(year % 100));
+    out[16] = b' ';
+    out[17..19].copy_from_slice(&two(hh));
+    out[19] = b':';
+    out[20..22].copy_from_slice(&two(mm));
+    out[22] = b':';
+    out[23..25].copy_from_slice(&two(ss));
+    out[25..29].copy_from_slice(b" GMT");
+}
+
+/// Days since 1970-01-01 → (year, month 1..=12, day 1..=31), proleptic Gregorian calendar.
+/// The era-based method: shift the year to start in March so the leap day is the year's last.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // [0, 146096]
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
+    let mp = (5 * doy + 2) / 153; // [0, 11]
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fmt(secs: u64) -> String {
+        let mut d = [0u8; DATE_LEN];
+        format_imf_fixdate(secs, &mut d);
+        String::from_utf8(d.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn formats_known_dates() {
+        assert_eq!(fmt(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(fmt(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT"); // RFC 9110's example
+        assert_eq!(fmt(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT"); // leap day, century leap year
+        assert_eq!(fmt(1_709_251_199), "Thu, 29 Feb 2024 23:59:59 GMT");
+        assert_eq!(fmt(4_102_444_800), "Fri, 01 Jan 2100 00:00:00 GMT");
+    }
+
+    #[test]
+    fn every_day_for_ten_years_round_trips_through_the_calendar() {
+        // Walk day by day and check the date advances by exactly one calendar day.
+        let mut prev = civil_from_days(0);
+        for day in 1..3653 {
+            let cur = civil_from_days(day);
+            let next_expected = if cur.2 == 1 {
+                assert!(prev.2 >= 28, "month ended early at {prev:?}");
+                if cur.1 == 1 {
+                    (prev.0 + 1, 1, 1)
+                } else {
+                    (prev.0, prev.1 + 1, 1)
+                }
+            } else {
+                (prev.0, prev.1, prev.2 + 1)
+            };
+            assert_eq!(cur, next_expected);
+            prev = cur;
+        }
+    }
+
+    #[test]
+    fn block_refreshes_only_on_a_new_second() {
+        let mut c = DateCache::new(0);
+        assert_eq!(
+            &c.block()[..],
+            &b"Server: strela\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n"[..]
+        );
+        c.refresh(1);
+        assert_eq!(c.date(), b"Thu, 01 Jan 1970 00:00:01 GMT");
+    }
+}

@@ -1,0 +1,40 @@
+//! strela: a high-performance, low-level HTTP/1.1 server engine.
+//!
+//! One worker thread per core, each with its own `SO_REUSEPORT` listener and edge-triggered
+//! epoll; a sans-IO HTTP/1.1 core ([`proto`]) that answers every pipelined request in a read
+//! buffer with one write; zero-copy [`Request`] views; responses encoded straight into pooled
+//! buffers; a per-worker `Date` cache.
+//!
+//! ```no_run
+//! use strela::{Request, Response, Server};
+//!
+//! fn hello(_req: &Request<'_>, res: &mut Response<'_>) {
+//!     res.content_type("text/plain").body_static(b"Hello, World!");
+//! }
+//!
+//! Server::builder().bind("127.0.0.1:8080".parse().unwrap()).workers(2).run(hello).unwrap();
+//! ```
+//!
+//! What a library user sees is re-exported here: [`Server`], [`ServerBuilder`], [`ServerHandle`],
+//! [`Request`], [`Response`], [`Handler`], [`Limits`]. The global allocator is never set by the
+//! library; the `strela` binary uses mimalloc (feature `mimalloc`, on by default).
+#![deny(missing_docs)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+pub mod date;
+pub mod endpoints;
+pub mod error;
+pub mod handler;
+pub mod limits;
+pub mod pool;
+pub mod proto;
+pub mod server;
+pub mod sys;
+mod worker;
+
+pub use error::RequestError;
+pub use handler::Handler;
+pub use limits::Limits;
+pub use proto::encode::Response;
+pub use proto::head::{Method, Request, Version};
+pub use server::{Server, ServerBuilder, ServerHandle, Stopper};

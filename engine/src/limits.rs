@@ -1,0 +1,79 @@
+//! Request and connection limits: one struct, safe defaults, checked by the protocol core and the
+//! workers. Every limit that a hostile client could push against lives here.
+
+/// Hard upper bound on header count; the per-worker scratch array has this many slots.
+pub const MAX_HEADERS_CAP: usize = 128;
+/// Hard upper bound on the head size: request spans are 16-bit offsets into the head.
+pub const MAX_HEAD_CAP: usize = u16::MAX as usize;
+
+/// Limits applied to every connection of a server. Construct with [`Limits::default`] and adjust.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request head (request line + headers + blank line), in bytes. Beyond → 431 and close.
+    /// Clamped to 65,535.
+    pub max_head_bytes: usize,
+    /// Most header fields in one request. Beyond → 431 and close. Clamped to 128.
+    pub max_headers: usize,
+    /// Longest request target, in bytes. Beyond → 414 and close.
+    pub max_uri_bytes: usize,
+    /// Largest request body, in bytes. Beyond → 413 and close.
+    pub max_body_bytes: usize,
+    /// Most open connections per worker; connections beyond it are accepted and closed at once.
+    pub max_conns_per_worker: usize,
+    /// Once this many response bytes wait unsent on a connection, strela stops reading from it
+    /// until the client has read them (backpressure for clients that pipeline but never read).
+    pub write_high_water: usize,
+    /// Size of a pooled read/write buffer, in bytes.
+    pub buffer_size: usize,
+    /// Most idle buffers each worker keeps for reuse; more are freed.
+    pub pooled_buffers: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_head_bytes: 16 * 1024,
+            max_headers: 64,
+            max_uri_bytes: 8 * 1024,
+            max_body_bytes: 1024 * 1024,
+            max_conns_per_worker: 100_000,
+            write_high_water: 256 * 1024,
+            buffer_size: 8 * 1024,
+            pooled_buffers: 1024,
+        }
+    }
+}
+
+impl Limits {
+    /// Returns a copy with every field clamped into the range the engine supports.
+    pub fn normalized(&self) -> Limits {
+        let mut l = self.clone();
+        l.max_head_bytes = l.max_head_bytes.clamp(64, MAX_HEAD_CAP);
+        l.max_headers = l.max_headers.clamp(1, MAX_HEADERS_CAP);
+        l.max_uri_bytes = l.max_uri_bytes.clamp(16, l.max_head_bytes);
+        l.max_conns_per_worker = l.max_conns_per_worker.max(1);
+        l.write_high_water = l.write_high_water.max(1024);
+        l.buffer_size = l.buffer_size.clamp(512, 1 << 20);
+        l
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalized_clamps_to_engine_caps() {
+        let l = Limits {
+            max_head_bytes: 1 << 30,
+            max_headers: 10_000,
+            max_uri_bytes: 1 << 30,
+            ..Limits::default()
+        }
+        .normalized();
+        assert_eq!(l.max_head_bytes, MAX_HEAD_CAP);
+        assert_eq!(l.max_headers, MAX_HEADERS_CAP);
+        assert_eq!(l.max_uri_bytes, MAX_HEAD_CAP);
+        assert_eq!(Limits::default().normalized(), Limits::default());
+    }
+}

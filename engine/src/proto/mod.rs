@@ -1,0 +1,12 @@
+//! Sans-IO HTTP/1.1: no sockets, no threads, no clocks. Bytes in, response bytes out.
+//!
+//! - [`head`]: request-head parsing into the zero-copy [`Request`](head::Request) view.
+//! - [`encode`]: the [`Response`](encode::Response) a handler fills and its encoding.
+//! - [`conn`]: the connection state machine tying both to pooled buffers.
+//!
+//! Nothing here reaches `sys` or the worker: tests, benches and fuzzers drive [`conn::Conn`]
+//! directly.
+
+pub mod conn;
+pub mod encode;
+pub mod head;

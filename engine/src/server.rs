@@ -1,0 +1,235 @@
+//! Starting and stopping a server: the builder, worker threads, the stop handle, and the rule
+//! that one worker's failure stops them all.
+//!
+//! Every worker gets its own listener bound to the same address with `SO_REUSEPORT` (the kernel
+//! spreads new connections), its own epoll and an eventfd waker. Listeners are bound before any
+//! thread starts, so a bad address is an error from `start`/`run`, not a dead thread. A worker
+//! that returns an error or panics sets the shared stop flag and wakes the others on its way out
+//! (a drop guard), so `run` returns as soon as any worker fails.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crate::handler::Handler;
+use crate::limits::Limits;
+use crate::sys;
+use crate::worker::Worker;
+
+/// State shared by all workers of one server: read rarely, never on the request path.
+pub(crate) struct Shared {
+    pub(crate) stop: AtomicBool,
+    pub(crate) wakers: Vec<sys::Waker>,
+    pub(crate) limits: Limits,
+}
+
+impl Shared {
+    fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        for w in &self.wakers {
+            w.wake();
+        }
+    }
+}
+
+/// Configures a server: address, workers, limits. Finish with [`ServerBuilder::run`] (blocking)
+/// or [`ServerBuilder::start`] (background threads and a handle).
+#[derive(Debug, Clone)]
+pub struct ServerBuilder {
+    addr: SocketAddr,
+    workers: usize,
+    limits: Limits,
+    backlog: i32,
+}
+
+/// Entry point: `Server::builder()`.
+#[derive(Debug)]
+pub struct Server;
+
+impl Server {
+    /// A builder listening on `0.0.0.0:8080` with one worker per core and default limits.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder {
+            addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            workers: default_workers(),
+            limits: Limits::default(),
+            backlog: 4096,
+        }
+    }
+}
+
+/// One worker per available core.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+impl ServerBuilder {
+    /// The address to listen on (port 0 picks a free port; see [`ServerHandle::local_addr`]).
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.addr = addr;
+        self
+    }
+
+    /// Number of worker threads (at least 1).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n.max(1);
+        self
+    }
+
+    /// Limits for every connection.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The listen backlog of each worker's listener.
+    pub fn backlog(mut self, backlog: i32) -> Self {
+        self.backlog = backlog.max(1);
+        self
+    }
+
+    /// Binds, starts the workers in background threads, and returns a handle to the server.
+    pub fn start<H: Handler>(self, handler: H) -> io::Result<ServerHandle> {
+        self.start_shared(Arc::new(handler))
+    }
+
+    /// Like [`ServerBuilder::start`] for a handler already behind an `Arc` (or a trait object).
+    pub fn start_shared<H: Handler + ?Sized>(self, handler: Arc<H>) -> io::Result<ServerHandle> {
+        // Bind the first listener, learn the real port (port 0 → ephemeral), bind the rest to it.
+        let first = sys::listener(self.addr, self.backlog)?;
+        let addr = sys::local_addr(std::os::fd::AsFd::as_fd(&first))?;
+        let mut listeners = vec![first];
+        for _ in 1..self.workers {
+            listeners.push(sys::listener(addr, self.backlog)?);
+        }
+        let wakers = (0..self.workers)
+            .map(|_| sys::Waker::new())
+            .collect::<io::Result<Vec<_>>>()?;
+        let shared = Arc::new(Shared {
+            stop: AtomicBool::new(false),
+            wakers,
+            limits: self.limits.normalized(),
+        });
+
+        let mut threads = Vec::with_capacity(self.workers);
+        for (id, listener) in listeners.into_iter().enumerate() {
+            let worker = Worker {
+                id,
+                listener,
+                shared: shared.clone(),
+                handler: handler.clone(),
+            };
+            let guard = StopOnExit(shared.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("strela-w{id}"))
+                .spawn(move || {
+                    let _guard = guard;
+                    worker.run()
+                });
+            match spawned {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    shared.stop();
+                    for t in threads {
+                        let _ = t.join();
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(ServerHandle {
+            addr,
+            shared,
+            threads,
+        })
+    }
+
+    /// Binds and serves on the calling thread's behalf until the server stops; returns the first
+    /// worker error, if any.
+    pub fn run<H: Handler>(self, handler: H) -> io::Result<()> {
+        self.start(handler)?.join()
+    }
+}
+
+/// Sets the stop flag when a worker thread ends for any reason (return, error or panic).
+struct StopOnExit(Arc<Shared>);
+
+impl Drop for StopOnExit {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
+/// A running server. Dropping it stops the server and waits for its workers.
+pub struct ServerHandle {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<io::Result<()>>>,
+}
+
+impl ServerHandle {
+    /// The address the server listens on (with the real port when port 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A cloneable handle that can stop the server from any thread.
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.shared.clone())
+    }
+
+    /// Asks every worker to stop; returns at once. Use [`ServerHandle::join`] to wait.
+    pub fn stop(&self) {
+        self.shared.stop();
+    }
+
+    /// Waits until every worker has stopped; returns the first worker error (a panicking
+    /// worker is reported as an error too).
+    pub fn join(mut self) -> io::Result<()> {
+        self.join_all()
+    }
+
+    fn join_all(&mut self) -> io::Result<()> {
+        let mut first = Ok(());
+        for (id, t) in self.threads.drain(..).enumerate() {
+            let r = match t.join() {
+                Ok(r) => r,
+                Err(_) => Err(io::Error::other(format!("worker {id} panicked"))),
+            };
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        first
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if !self.threads.is_empty() {
+            self.shared.stop();
+            let _ = self.join_all();
+        }
+    }
+}
+
+/// Stops a server from any thread.
+#[derive(Clone)]
+pub struct Stopper(Arc<Shared>);
+
+impl Stopper {
+    /// Asks every worker to stop.
+    pub fn stop(&self) {
+        self.0.stop();
+    }
+}
+
+impl std::fmt::Debug for Stopper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Stopper")
+    }
+}

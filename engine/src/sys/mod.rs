@@ -1,0 +1,260 @@
+//! The only place with system calls: listeners, accept, socket reads and writes, epoll, eventfd,
+//! the coarse clock. Knows nothing of HTTP.
+//!
+//! Built on rustix rather than libc: rustix gives safe, typed wrappers (`OwnedFd`, `Errno`,
+//! `spare_capacity` reads) with the same cost as the raw syscall (its Linux backend issues the
+//! syscalls directly and reads the clock through the vDSO), so this module needs no `unsafe`.
+//!
+//! Readiness is edge-triggered: a socket is registered once for `IN | OUT | RDHUP | ET` and never
+//! modified again. The caller must therefore drain what it is told about: read until a short read
+//! or `EAGAIN` (a short read on a stream socket means the receive queue was empty at that moment;
+//! data arriving later raises a new edge), and write until done or `EAGAIN` (the next `OUT` edge
+//! comes when the kernel frees send space). Spurious wake-ups are harmless: every handler checks
+//! the connection's own state before acting.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use rustix::event::epoll;
+use rustix::io::Errno;
+use rustix::net::{self, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
+
+pub use rustix::event::epoll::Event;
+
+/// Creates a non-blocking listening TCP socket with `SO_REUSEADDR` and `SO_REUSEPORT`, so every
+/// worker can bind its own listener to the same address and the kernel spreads connections.
+pub fn listener(addr: SocketAddr, backlog: i32) -> io::Result<OwnedFd> {
+    let family = if addr.is_ipv4() {
+        AddressFamily::INET
+    } else {
+        AddressFamily::INET6
+    };
+    let fd = net::socket_with(
+        family,
+        SocketType::STREAM,
+        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+        None,
+    )?;
+    net::sockopt::set_socket_reuseaddr(&fd, true)?;
+    net::sockopt::set_socket_reuseport(&fd, true)?;
+    net::bind(&fd, &addr)?;
+    net::listen(&fd, backlog)?;
+    Ok(fd)
+}
+
+/// The address a socket is bound to.
+pub fn local_addr(fd: BorrowedFd<'_>) -> io::Result<SocketAddr> {
+    let any = net::getsockname(fd)?;
+    SocketAddr::try_from(any).map_err(|_| io::Error::other("listener has a non-IP address"))
+}
+
+/// Accepts one connection: non-blocking, close-on-exec, `TCP_NODELAY` set (responses are
+/// written whole, so Nagle would only add latency). `Ok(None)` means no connection is waiting.
+#[inline]
+pub fn accept(listener: BorrowedFd<'_>) -> io::Result<Option<OwnedFd>> {
+    match net::accept_with(listener, SocketFlags::NONBLOCK | SocketFlags::CLOEXEC) {
+        Ok(fd) => {
+            // Best effort: a socket that refuses NODELAY still works.
+            let _ = net::sockopt::set_tcp_nodelay(&fd, true);
+            Ok(Some(fd))
+        }
+        Err(Errno::AGAIN) => Ok(None),
+        Err(Errno::INTR | Errno::CONNABORTED) => accept(listener),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether an accept error means "out of file descriptors / memory" (back off and retry).
+pub fn is_resource_exhaustion(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error().map(Errno::from_raw_os_error),
+        Some(Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM)
+    )
+}
+
+/// Result of one read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReadOutcome {
+    /// Bytes were appended to the buffer.
+    Data {
+        /// How many.
+        n: usize,
+        /// The buffer's spare room was filled: there may be more, read again.
+        full: bool,
+    },
+    /// Nothing to read right now.
+    WouldBlock,
+    /// The peer closed its side.
+    Eof,
+}
+
+/// Reads into the spare capacity of `buf`, appending to it.
+#[inline]
+pub fn read(fd: BorrowedFd<'_>, buf: &mut Vec<u8>) -> io::Result<ReadOutcome> {
+    let spare = buf.capacity() - buf.len();
+    loop {
+        match net::recv(fd, rustix::buffer::spare_capacity(buf), RecvFlags::empty()) {
+            Ok((0, _)) => return Ok(ReadOutcome::Eof),
+            Ok((n, _)) => {
+                return Ok(ReadOutcome::Data {
+                    n,
+                    full: n == spare,
+                })
+            }
+            Err(Errno::AGAIN) => return Ok(ReadOutcome::WouldBlock),
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Writes as much of `data` as the socket takes now; `Ok(0)` with non-empty data means
+/// `EAGAIN`. `MSG_NOSIGNAL`: a closed peer yields `EPIPE`, never a `SIGPIPE` to the process.
+#[inline]
+pub fn write(fd: BorrowedFd<'_>, data: &[u8]) -> io::Result<usize> {
+    loop {
+        match net::send(fd, data, SendFlags::NOSIGNAL) {
+            Ok(n) => return Ok(n),
+            Err(Errno::AGAIN) => return Ok(0),
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// An epoll instance and its event list.
+pub struct Poller {
+    fd: OwnedFd,
+    events: Vec<Event>,
+}
+
+/// Interest for connections: readable, writable, peer half-close; edge-triggered.
+pub fn conn_interest() -> epoll::EventFlags {
+    epoll::EventFlags::IN
+        | epoll::EventFlags::OUT
+        | epoll::EventFlags::RDHUP
+        | epoll::EventFlags::ET
+}
+
+/// Interest for listeners and wakers: readable, edge-triggered.
+pub fn read_interest() -> epoll::EventFlags {
+    epoll::EventFlags::IN | epoll::EventFlags::ET
+}
+
+impl Poller {
+    /// A new epoll instance able to return `capacity` events per wait.
+    pub fn new(capacity: usize) -> io::Result<Self> {
+        Ok(Poller {
+            fd: epoll::create(epoll::CreateFlags::CLOEXEC)?,
+            events: Vec::with_capacity(capacity),
+        })
+    }
+
+    /// Registers `fd` with `token` as its user data.
+    pub fn add(&self, fd: impl AsFd, token: u64, interest: epoll::EventFlags) -> io::Result<()> {
+        epoll::add(&self.fd, fd, epoll::EventData::new_u64(token), interest)?;
+        Ok(())
+    }
+
+    /// Waits up to `timeout_ms` (`None`: forever); the ready events are then in [`Poller::events`].
+    pub fn wait(&mut self, timeout_ms: Option<u64>) -> io::Result<usize> {
+        self.events.clear();
+        let ts = timeout_ms.map(|ms| rustix::time::Timespec {
+            tv_sec: (ms / 1000) as i64,
+            tv_nsec: ((ms % 1000) * 1_000_000) as i64,
+        });
+        match epoll::wait(
+            &self.fd,
+            rustix::buffer::spare_capacity(&mut self.events),
+            ts.as_ref(),
+        ) {
+            Ok(_) | Err(Errno::INTR) => Ok(self.events.len()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The events returned by the last [`Poller::wait`].
+    #[inline]
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+}
+
+/// Decoded readiness of one event.
+#[derive(Debug, Clone, Copy)]
+pub struct Ready {
+    /// The token the fd was registered with.
+    pub token: u64,
+    /// Readable (or peer half-closed: a read will tell).
+    pub readable: bool,
+    /// Writable.
+    pub writable: bool,
+    /// Error or hang-up: the connection is gone.
+    pub error: bool,
+}
+
+impl Ready {
+    /// Decodes an epoll event.
+    #[inline]
+    pub fn of(ev: &Event) -> Ready {
+        let f = ev.flags;
+        Ready {
+            token: ev.data.u64(),
+            readable: f.intersects(epoll::EventFlags::IN | epoll::EventFlags::RDHUP),
+            writable: f.contains(epoll::EventFlags::OUT),
+            error: f.intersects(epoll::EventFlags::ERR | epoll::EventFlags::HUP),
+        }
+    }
+}
+
+/// An eventfd used to wake a worker from another thread.
+pub struct Waker {
+    fd: OwnedFd,
+}
+
+impl Waker {
+    /// A new non-blocking eventfd.
+    pub fn new() -> io::Result<Self> {
+        let fd = rustix::event::eventfd(
+            0,
+            rustix::event::EventfdFlags::NONBLOCK | rustix::event::EventfdFlags::CLOEXEC,
+        )?;
+        Ok(Waker { fd })
+    }
+
+    /// Wakes the poller this waker is registered with. Safe to call from any thread.
+    pub fn wake(&self) {
+        // An eventfd write fails only if the counter would overflow, which means it is already
+        // far past "readable": the wake-up is pending either way.
+        let _ = rustix::io::write(&self.fd, &1u64.to_ne_bytes());
+    }
+
+    /// Clears pending wake-ups.
+    pub fn drain(&self) {
+        let mut b = [0u8; 8];
+        let _ = rustix::io::read(&self.fd, &mut b);
+    }
+
+    /// The fd, for registration.
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// Seconds since the Unix epoch from the coarse realtime clock (vDSO, a few ns, tick precision).
+#[inline]
+pub fn coarse_unix_secs() -> u64 {
+    rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse).tv_sec as u64
+}
+
+/// Raises the soft limit on open files to the hard limit; returns the new soft limit.
+pub fn raise_fd_limit() -> u64 {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut lim = getrlimit(Resource::Nofile);
+    if let Some(max) = lim.maximum {
+        lim.current = Some(max);
+        let _ = setrlimit(Resource::Nofile, lim.clone());
+    }
+    getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
+}
