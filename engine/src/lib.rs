@@ -37,4 +37,4 @@ pub use handler::Handler;
 pub use limits::Limits;
 pub use proto::encode::Response;
 pub use proto::head::{Method, Request, Version};
-pub use server::{Server, ServerBuilder, ServerHandle, Stopper};
+pub use server::{Server, ServerBuilder, ServerHandle, ServerStats, Stopper};

@@ -9,7 +9,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -23,6 +23,28 @@ pub(crate) struct Shared {
     pub(crate) stop: AtomicBool,
     pub(crate) wakers: Vec<sys::Waker>,
     pub(crate) limits: Limits,
+    pub(crate) gauges: Vec<WorkerGauges>,
+}
+
+/// Figures a worker publishes once per event-loop turn (relaxed stores to its own cache line,
+/// never contended: one writer, readers only when someone asks).
+#[derive(Default)]
+#[repr(align(64))]
+pub(crate) struct WorkerGauges {
+    pub(crate) connections: AtomicUsize,
+    pub(crate) buffers: AtomicUsize,
+    pub(crate) requests: AtomicU64,
+}
+
+/// A snapshot of a running server's figures, summed over its workers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Open connections.
+    pub connections: usize,
+    /// Pooled buffers currently held by connections (0 when every connection is idle).
+    pub buffers_in_use: usize,
+    /// Requests answered since start (by handlers or by the protocol core's error responses).
+    pub requests: u64,
 }
 
 impl Shared {
@@ -113,6 +135,7 @@ impl ServerBuilder {
             stop: AtomicBool::new(false),
             wakers,
             limits: self.limits.normalized(),
+            gauges: (0..self.workers).map(|_| WorkerGauges::default()).collect(),
         });
 
         let mut threads = Vec::with_capacity(self.workers);
@@ -175,6 +198,18 @@ impl ServerHandle {
     /// The address the server listens on (with the real port when port 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Open connections, buffers in use and requests answered, as last published by the workers
+    /// (each publishes after every event-loop turn, so figures lag by at most one turn).
+    pub fn stats(&self) -> ServerStats {
+        let mut st = ServerStats::default();
+        for g in &self.shared.gauges {
+            st.connections += g.connections.load(Ordering::Relaxed);
+            st.buffers_in_use += g.buffers.load(Ordering::Relaxed);
+            st.requests += g.requests.load(Ordering::Relaxed);
+        }
+        st
     }
 
     /// A cloneable handle that can stop the server from any thread.

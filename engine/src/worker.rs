@@ -130,6 +130,13 @@ impl<H: Handler + ?Sized> Worker<H> {
                     token => st.on_conn(token, r),
                 }
             }
+            let g = &self.shared.gauges[self.id];
+            g.connections.store(st.slab.live, Ordering::Relaxed);
+            g.buffers.store(st.cx.pool.outstanding(), Ordering::Relaxed);
+            g.requests.store(
+                st.cx.stats.requests + st.cx.stats.rejected,
+                Ordering::Relaxed,
+            );
         }
         // Stopping: close every connection and give its buffers back.
         let tokens: Vec<u64> = st
@@ -143,7 +150,9 @@ impl<H: Handler + ?Sized> Worker<H> {
         for t in tokens {
             st.close(t);
         }
-        debug_assert_eq!(st.cx.pool.outstanding(), 0);
+        let g = &self.shared.gauges[self.id];
+        g.connections.store(st.slab.live, Ordering::Relaxed);
+        g.buffers.store(st.cx.pool.outstanding(), Ordering::Relaxed);
         Ok(())
     }
 }
@@ -199,19 +208,21 @@ impl<H: Handler + ?Sized> State<'_, H> {
             }
             if e.read_paused && e.conn.wants_read(&self.cx.limits) {
                 e.read_paused = false;
-                return self.read_ready(token);
+                return self.read_ready(token, r.peer_closed);
             }
         }
         if r.readable {
-            self.read_ready(token);
+            self.read_ready(token, r.peer_closed);
         } else if e.conn.is_done() {
             self.close(token);
         }
     }
 
     /// Reads, answers and writes until the socket has no more to give (or backpressure says stop).
+    /// A short read ends the loop (the queue was empty; new data raises a new edge) unless the
+    /// peer has closed, in which case the end of stream must be read now: no edge will follow.
     #[inline]
-    fn read_ready(&mut self, token: u64) {
+    fn read_ready(&mut self, token: u64, peer_closed: bool) {
         let Some(e) = self.slab.get(token) else {
             return;
         };
@@ -228,7 +239,7 @@ impl<H: Handler + ?Sized> State<'_, H> {
                     if flush(e).is_err() {
                         break false;
                     }
-                    if !full {
+                    if !full && !peer_closed {
                         break true;
                     }
                 }

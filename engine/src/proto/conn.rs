@@ -43,6 +43,9 @@ pub struct Stats {
     pub requests: u64,
     /// Requests refused by the protocol core (4xx/5xx before any handler ran).
     pub rejected: u64,
+    /// Times httparse was run on a head (complete or not): shows that a trickled head is not
+    /// re-parsed on every read.
+    pub head_parses: u64,
 }
 
 impl Context {
@@ -151,6 +154,7 @@ impl Conn {
                     break;
                 }
             }
+            cx.stats.head_parses += 1;
             let head = match head::parse_head(buf, &mut cx.scratch, &cx.limits) {
                 Ok(Parsed::Complete(h)) => h,
                 Ok(Parsed::Partial) => {

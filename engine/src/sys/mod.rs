@@ -188,6 +188,8 @@ pub struct Ready {
     pub token: u64,
     /// Readable (or peer half-closed: a read will tell).
     pub readable: bool,
+    /// The peer closed its sending side: read until end of stream, a short read is not enough.
+    pub peer_closed: bool,
     /// Writable.
     pub writable: bool,
     /// Error or hang-up: the connection is gone.
@@ -202,6 +204,7 @@ impl Ready {
         Ready {
             token: ev.data.u64(),
             readable: f.intersects(epoll::EventFlags::IN | epoll::EventFlags::RDHUP),
+            peer_closed: f.contains(epoll::EventFlags::RDHUP),
             writable: f.contains(epoll::EventFlags::OUT),
             error: f.intersects(epoll::EventFlags::ERR | epoll::EventFlags::HUP),
         }
@@ -254,7 +257,7 @@ pub fn raise_fd_limit() -> u64 {
     let mut lim = getrlimit(Resource::Nofile);
     if let Some(max) = lim.maximum {
         lim.current = Some(max);
-        let _ = setrlimit(Resource::Nofile, lim.clone());
+        let _ = setrlimit(Resource::Nofile, lim);
     }
     getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
 }

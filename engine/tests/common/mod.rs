@@ -1,0 +1,214 @@
+//! Helpers shared by the integration tests: a strict client-side response parser, a sans-IO
+//! driver, and socket helpers for servers on 127.0.0.1 with ephemeral ports.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use strela::proto::conn::{Conn, Context};
+use strela::{Handler, Limits, ServerHandle};
+
+/// One parsed response.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn count(&self, name: &str) -> usize {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .count()
+    }
+    pub fn body_str(&self) -> &str {
+        std::str::from_utf8(&self.body).unwrap()
+    }
+}
+
+/// Parses one response at the start of `buf`: Some((response, bytes used)) or None if incomplete.
+/// `head_request`: the response to a HEAD carries no body whatever its Content-Length says.
+pub fn parse_one(buf: &[u8], head_request: bool) -> Option<(Resp, usize)> {
+    let mut hs = [httparse::EMPTY_HEADER; 64];
+    let mut r = httparse::Response::new(&mut hs);
+    let n = match r.parse(buf).expect("server sent a malformed response") {
+        httparse::Status::Complete(n) => n,
+        httparse::Status::Partial => return None,
+    };
+    let status = r.code.unwrap();
+    let headers: Vec<(String, String)> = r
+        .headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_string(),
+                String::from_utf8(h.value.to_vec()).unwrap(),
+            )
+        })
+        .collect();
+    let cl = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .map(|(_, v)| v.parse::<usize>().expect("numeric content-length"))
+        .unwrap_or(0);
+    let body_len = if head_request || status < 200 || status == 204 || status == 304 {
+        0
+    } else {
+        cl
+    };
+    if buf.len() < n + body_len {
+        return None;
+    }
+    Some((
+        Resp {
+            status,
+            headers,
+            body: buf[n..n + body_len].to_vec(),
+        },
+        n + body_len,
+    ))
+}
+
+/// Parses every complete response in `buf`; panics on trailing garbage.
+pub fn parse_all(mut buf: &[u8]) -> Vec<Resp> {
+    let mut out = Vec::new();
+    while !buf.is_empty() {
+        let (r, used) = parse_one(buf, false).expect("incomplete trailing response");
+        out.push(r);
+        buf = &buf[used..];
+    }
+    out
+}
+
+/// Drives a sans-IO connection: feeds each chunk in turn, collecting all output.
+pub struct Driver<H: Handler> {
+    pub conn: Conn,
+    pub cx: Context,
+    pub handler: H,
+    pub out: Vec<u8>,
+}
+
+impl<H: Handler> Driver<H> {
+    pub fn new(handler: H) -> Self {
+        Self::with_limits(handler, &Limits::default())
+    }
+    pub fn with_limits(handler: H, limits: &Limits) -> Self {
+        let mut cx = Context::new(limits);
+        cx.date.refresh(0);
+        Driver {
+            conn: Conn::new(),
+            cx,
+            handler,
+            out: Vec::new(),
+        }
+    }
+    /// Feeds one chunk, processes, drains output. Returns requests answered.
+    pub fn feed(&mut self, chunk: &[u8]) -> usize {
+        if self.conn.is_closing() {
+            return 0;
+        }
+        self.conn.feed(chunk, &mut self.cx);
+        let n = self.conn.process(&self.handler, &mut self.cx);
+        let o = self.conn.output().len();
+        self.out.extend_from_slice(self.conn.output());
+        self.conn.consume(o);
+        self.conn.release_idle(&mut self.cx.pool);
+        n
+    }
+    pub fn responses(&self) -> Vec<Resp> {
+        parse_all(&self.out)
+    }
+}
+
+// ---- sockets ----------------------------------------------------------------------------------
+
+pub fn start<H: Handler>(handler: H, workers: usize) -> ServerHandle {
+    start_with(handler, workers, Limits::default())
+}
+
+pub fn start_with<H: Handler>(handler: H, workers: usize, limits: Limits) -> ServerHandle {
+    strela::Server::builder()
+        .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .workers(workers)
+        .limits(limits)
+        .start(handler)
+        .expect("server starts")
+}
+
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).expect("connect");
+    s.set_nodelay(true).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+/// Reads exactly `n` responses from `s` (HEAD responses flagged by index in `head`).
+pub fn read_responses(s: &mut TcpStream, n: usize) -> Vec<Resp> {
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    let mut tmp = [0u8; 64 * 1024];
+    while out.len() < n {
+        while let Some((r, used)) = parse_one(&buf, false) {
+            out.push(r);
+            buf.drain(..used);
+            if out.len() == n {
+                break;
+            }
+        }
+        if out.len() == n {
+            break;
+        }
+        let k = s.read(&mut tmp).expect("read response");
+        assert!(k > 0, "server closed after {} of {n} responses", out.len());
+        buf.extend_from_slice(&tmp[..k]);
+    }
+    assert!(buf.is_empty(), "unexpected extra bytes after {n} responses");
+    out
+}
+
+/// Sends `req` and reads one response.
+pub fn roundtrip(s: &mut TcpStream, req: &[u8]) -> Resp {
+    s.write_all(req).unwrap();
+    read_responses(s, 1).pop().unwrap()
+}
+
+/// True if the server closed the connection (EOF, or reset) within the read timeout.
+pub fn closed_by_server(s: &mut TcpStream) -> bool {
+    let mut b = [0u8; 1];
+    match s.read(&mut b) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    }
+}
+
+/// Polls `f` until it returns true or `timeout` passes.
+pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < timeout {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    f()
+}
+
+/// Open file descriptors of this process.
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+pub const GET_PLAIN: &[u8] = b"GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n";
+pub const GET_JSON: &[u8] = b"GET /json HTTP/1.1\r\nHost: t\r\n\r\n";
