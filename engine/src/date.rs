@@ -4,16 +4,21 @@
 //! one array and copies them with a single `memcpy`. The date is formatted by hand (IMF-fixdate,
 //! RFC 9110 §5.6.7) from a Unix timestamp, so the hot path never calls into a time library.
 
+const OK_LINE: &[u8] = b"HTTP/1.1 200 OK\r\n";
 const PREFIX: &[u8] = b"Server: strela\r\nDate: ";
 const DATE_LEN: usize = 29; // "Sun, 06 Nov 1994 08:49:37 GMT"
 /// Length of the rendered block: `Server: strela\r\nDate: <29 bytes>\r\n`.
 pub const BLOCK_LEN: usize = PREFIX.len() + DATE_LEN + 2;
+/// Length of the `200 OK` status line followed by the block.
+pub const HEAD_200_LEN: usize = OK_LINE.len() + BLOCK_LEN;
+const D0: usize = OK_LINE.len() + PREFIX.len(); // where the date starts in `head`
 
-/// Pre-rendered `Server` and `Date` header lines for the current second.
+/// Pre-rendered `HTTP/1.1 200 OK` status line, `Server` and `Date` header lines for the current
+/// second: a `200` response starts with one fixed-size copy of it.
 #[derive(Clone)]
 pub struct DateCache {
     secs: u64,
-    block: [u8; BLOCK_LEN],
+    head: [u8; HEAD_200_LEN],
 }
 
 impl DateCache {
@@ -21,10 +26,11 @@ impl DateCache {
     pub fn new(unix_secs: u64) -> Self {
         let mut c = DateCache {
             secs: u64::MAX,
-            block: [0; BLOCK_LEN],
+            head: [0; HEAD_200_LEN],
         };
-        c.block[..PREFIX.len()].copy_from_slice(PREFIX);
-        c.block[BLOCK_LEN - 2..].copy_from_slice(b"\r\n");
+        c.head[..OK_LINE.len()].copy_from_slice(OK_LINE);
+        c.head[OK_LINE.len()..D0].copy_from_slice(PREFIX);
+        c.head[HEAD_200_LEN - 2..].copy_from_slice(b"\r\n");
         c.refresh(unix_secs);
         c
     }
@@ -41,19 +47,25 @@ impl DateCache {
             self.secs = unix_secs;
             let mut d = [0u8; DATE_LEN];
             format_imf_fixdate(unix_secs, &mut d);
-            self.block[PREFIX.len()..PREFIX.len() + DATE_LEN].copy_from_slice(&d);
+            self.head[D0..D0 + DATE_LEN].copy_from_slice(&d);
         }
+    }
+
+    /// `HTTP/1.1 200 OK\r\n` followed by the block.
+    #[inline]
+    pub fn head_200(&self) -> &[u8; HEAD_200_LEN] {
+        &self.head
     }
 
     /// The `Server: strela\r\nDate: ...\r\n` block.
     #[inline]
-    pub fn block(&self) -> &[u8; BLOCK_LEN] {
-        &self.block
+    pub fn block(&self) -> &[u8] {
+        &self.head[OK_LINE.len()..]
     }
 
     /// Just the 29-byte date value.
     pub fn date(&self) -> &[u8] {
-        &self.block[PREFIX.len()..PREFIX.len() + DATE_LEN]
+        &self.head[D0..D0 + DATE_LEN]
     }
 }
 

@@ -32,7 +32,6 @@ pub struct Context {
     /// Counters of what this worker's connections did.
     pub stats: Stats,
     scratch: Box<HeaderScratch>,
-    resp_headers: Vec<u8>,
     resp_body: Vec<u8>,
 }
 
@@ -58,7 +57,6 @@ impl Context {
             date: DateCache::now(),
             stats: Stats::default(),
             scratch: Box::default(),
-            resp_headers: Vec::with_capacity(256),
             resp_body: Vec::with_capacity(1024),
         }
     }
@@ -178,17 +176,14 @@ impl Conn {
             self.need = 0;
 
             let req = Request::new(&buf[..total], head, head::spans(&cx.scratch, &head));
-            let mut res = Response::new(
-                &mut cx.resp_headers,
-                &mut cx.resp_body,
-                head.method_kind == Method::Head,
-            );
-            handler.call(&req, &mut res);
-            let keep_alive = req.keep_alive() && !res.will_close();
             if self.wbuf.capacity() == 0 {
                 self.wbuf = cx.pool.get();
             }
-            res.encode(&mut self.wbuf, cx.date.block(), keep_alive, head.version);
+            let head_only = head.method_kind == Method::Head;
+            let mut res = Response::new(&mut self.wbuf, &mut cx.resp_body, &cx.date, head_only);
+            handler.call(&req, &mut res);
+            let keep_alive = req.keep_alive() && !res.will_close();
+            res.finish(keep_alive, head.version);
             cx.stats.requests += 1;
             answered += 1;
             self.rpos = (start + total) as u32;
@@ -208,21 +203,16 @@ impl Conn {
     #[cold]
     fn reject(&mut self, e: RequestError, cx: &mut Context) {
         cx.stats.rejected += 1;
-        let mut res = Response::new(&mut cx.resp_headers, &mut cx.resp_body, false);
+        if self.wbuf.capacity() == 0 {
+            self.wbuf = cx.pool.get();
+        }
+        let mut res = Response::new(&mut self.wbuf, &mut cx.resp_body, &cx.date, false);
         let status = e.status();
         res.status(status).content_type("text/plain");
         let body = res.body_writer();
         body.extend_from_slice(crate::proto::encode::reason(status).as_bytes());
         body.push(b'\n');
-        if self.wbuf.capacity() == 0 {
-            self.wbuf = cx.pool.get();
-        }
-        res.encode(
-            &mut self.wbuf,
-            cx.date.block(),
-            false,
-            head::Version::Http11,
-        );
+        res.finish(false, head::Version::Http11);
         self.flags |= C_CLOSE;
         self.rpos = self.rbuf.len() as u32;
         self.scan = 0;

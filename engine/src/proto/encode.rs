@@ -1,15 +1,17 @@
 //! Response building and encoding: status line, headers and body straight into the connection's
 //! pooled write buffer.
 //!
-//! A handler fills a [`Response`]: extra header lines are rendered as they are set into a
-//! per-worker scratch buffer, the body is either referenced (`&'static`, `Bytes`, an owned
-//! `Vec`/`String`) or written into a second scratch buffer. After the handler returns, `encode`
-//! appends `status line + Server/Date block + headers + Content-Length + body` to the write
-//! buffer after a single `reserve`, so the write buffer grows at most once per response.
+//! A [`Response`] is written in place: creating one copies the pre-rendered
+//! `HTTP/1.1 200 OK` + `Server` + `Date` block (one fixed-size copy) to the end of the write
+//! buffer, header lines are appended as they are set, and finishing appends `Content-Length`,
+//! `Connection` when needed, the blank line and the body. Changing the status rewrites only the
+//! status line. The body is referenced (`&'static`, `Bytes`, an owned `Vec`/`String`) or written
+//! into a per-worker scratch buffer, and copied once into the write buffer at the end. Nothing
+//! allocates in steady state.
 
 use bytes::Bytes;
 
-use crate::date::BLOCK_LEN;
+use crate::date::{DateCache, BLOCK_LEN};
 use crate::proto::head::Version;
 
 /// Where the body of a response lives until it is encoded.
@@ -26,6 +28,7 @@ enum Body {
 
 const R_CLOSE: u8 = 1;
 const R_HEAD: u8 = 2;
+const OK_LINE_LEN: u16 = 17; // "HTTP/1.1 200 OK\r\n"
 
 /// The response a handler fills in. Starts as `200 OK` with an empty body.
 ///
@@ -34,40 +37,68 @@ const R_HEAD: u8 = 2;
 /// header names or values containing CR, LF or NUL are dropped, so a handler can never split a
 /// response.
 pub struct Response<'a> {
-    status: u16,
-    flags: u8,
-    headers: &'a mut Vec<u8>,
+    out: &'a mut Vec<u8>,
     body_buf: &'a mut Vec<u8>,
     body: Body,
+    /// Where this response starts in `out`.
+    start: usize,
+    line_len: u16,
+    status: u16,
+    flags: u8,
 }
 
 impl<'a> Response<'a> {
-    /// A fresh response using the given scratch buffers (cleared here).
+    /// Starts a `200 OK` response at the end of `out`; `body_buf` is the worker's body scratch.
+    #[inline]
     pub(crate) fn new(
-        headers: &'a mut Vec<u8>,
+        out: &'a mut Vec<u8>,
         body_buf: &'a mut Vec<u8>,
+        date: &DateCache,
         head_only: bool,
     ) -> Self {
-        headers.clear();
+        let start = out.len();
+        out.reserve(256);
+        out.extend_from_slice(date.head_200());
         body_buf.clear();
         Response {
-            status: 200,
-            flags: if head_only { R_HEAD } else { 0 },
-            headers,
+            out,
             body_buf,
             body: Body::Empty,
+            start,
+            line_len: OK_LINE_LEN,
+            status: 200,
+            flags: if head_only { R_HEAD } else { 0 },
         }
+    }
+
+    #[inline]
+    fn headers_start(&self) -> usize {
+        self.start + self.line_len as usize + BLOCK_LEN
     }
 
     /// Sets the status code. Codes outside 100..=999 become 500.
     #[inline]
     pub fn status(&mut self, code: u16) -> &mut Self {
-        self.status = if (100..=999).contains(&code) {
+        let code = if (100..=999).contains(&code) {
             code
         } else {
             500
         };
+        if code != self.status {
+            self.set_status_line(code);
+        }
         self
+    }
+
+    #[cold]
+    fn set_status_line(&mut self, code: u16) {
+        let mut line = [0u8; STATUS_LINE_MAX];
+        let len = render_status_line(code, &mut line);
+        let at = self.start;
+        self.out
+            .splice(at..at + self.line_len as usize, line[..len].iter().copied());
+        self.line_len = len as u16;
+        self.status = code;
     }
 
     /// The status code set so far.
@@ -79,14 +110,14 @@ impl<'a> Response<'a> {
     #[inline]
     pub fn header(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut Self {
         let value = value.as_ref();
-        if !valid_name(name.as_bytes()) || !valid_value(value) || is_framing(name.as_bytes()) {
-            return self;
+        let name = name.as_bytes();
+        if valid_name(name) && valid_value(value) && !is_framing(name) {
+            self.out.reserve(name.len() + value.len() + 4);
+            self.out.extend_from_slice(name);
+            self.out.extend_from_slice(b": ");
+            self.out.extend_from_slice(value);
+            self.out.extend_from_slice(b"\r\n");
         }
-        self.headers.reserve(name.len() + value.len() + 4);
-        self.headers.extend_from_slice(name.as_bytes());
-        self.headers.extend_from_slice(b": ");
-        self.headers.extend_from_slice(value);
-        self.headers.extend_from_slice(b"\r\n");
         self
     }
 
@@ -100,7 +131,14 @@ impl<'a> Response<'a> {
     /// Sets `Content-Type`.
     #[inline]
     pub fn content_type(&mut self, value: &str) -> &mut Self {
-        self.header("Content-Type", value)
+        let value = value.as_bytes();
+        if valid_value(value) {
+            self.out.reserve(value.len() + 16);
+            self.out.extend_from_slice(b"Content-Type: ");
+            self.out.extend_from_slice(value);
+            self.out.extend_from_slice(b"\r\n");
+        }
+        self
     }
 
     /// Uses a static body: no copy until the single copy into the write buffer.
@@ -145,14 +183,14 @@ impl<'a> Response<'a> {
     }
 
     /// Serialises `value` as the JSON body with `Content-Type: application/json`.
-    /// A value that fails to serialise turns the response into a 500.
+    /// A value that fails to serialise turns the response into a 500 (headers set so far dropped).
     pub fn json<T: serde::Serialize + ?Sized>(&mut self, value: &T) -> &mut Self {
-        let ok = serde_json::to_writer(self.body_writer(), value).is_ok();
-        if ok {
+        if serde_json::to_writer(self.body_writer(), value).is_ok() {
             self.content_type("application/json")
         } else {
             self.body_buf.clear();
-            self.headers.clear();
+            let h = self.headers_start();
+            self.out.truncate(h);
             self.status(500).body_static(b"Internal Server Error\n")
         }
     }
@@ -164,6 +202,7 @@ impl<'a> Response<'a> {
     }
 
     /// Whether the connection will be closed after this response.
+    #[inline]
     pub fn will_close(&self) -> bool {
         self.flags & R_CLOSE != 0
     }
@@ -179,58 +218,44 @@ impl<'a> Response<'a> {
         }
     }
 
-    /// The extra header lines rendered so far (`Name: value\r\n` each).
+    /// The extra header lines set so far (`Name: value\r\n` each).
     pub fn rendered_headers(&self) -> &[u8] {
-        self.headers
+        &self.out[self.headers_start()..]
     }
 
-    /// Appends the encoded response to `out`. `keep_alive` is whether the connection persists.
-    #[inline]
-    pub(crate) fn encode(
-        self,
-        out: &mut Vec<u8>,
-        date_block: &[u8; BLOCK_LEN],
-        keep_alive: bool,
-        version: Version,
-    ) {
-        let status = self.status;
-        let body = self.body_bytes_ref();
-        let has_body = !(status < 200 || status == 204 || status == 304);
-        let mut cl = itoa::Buffer::new();
-        let cl = cl.format(body.len()).as_bytes();
-        let send_body = has_body && self.flags & R_HEAD == 0;
+    /// Removes everything this response wrote (a handler failed: its partial answer is dropped).
+    pub(crate) fn discard(self) {
+        self.out.truncate(self.start);
+    }
 
-        let line = status_line(status);
-        out.reserve(
-            STATUS_LINE_MAX
-                + BLOCK_LEN
-                + self.headers.len()
-                + 40
-                + if send_body { body.len() } else { 0 },
-        );
-        match line {
-            Some(l) => out.extend_from_slice(l),
-            None => {
-                out.extend_from_slice(b"HTTP/1.1 ");
-                out.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
-                out.push(b' ');
-                out.extend_from_slice(reason(status).as_bytes());
-                out.extend_from_slice(b"\r\n");
-            }
-        }
-        out.extend_from_slice(date_block);
-        out.extend_from_slice(self.headers);
+    /// Finishes the response: `Content-Length`, `Connection` when needed, the blank line, the
+    /// body. `keep_alive` is whether the connection persists after it.
+    #[inline]
+    pub(crate) fn finish(self, keep_alive: bool, version: Version) {
+        let status = self.status;
+        let body: &[u8] = match &self.body {
+            Body::Empty => &[],
+            Body::Static(b) => b,
+            Body::Scratch => self.body_buf,
+            Body::Bytes(b) => b,
+            Body::Owned(v) => v,
+        };
+        let has_body = !(status < 200 || status == 204 || status == 304);
+        let send_body = has_body && self.flags & R_HEAD == 0;
+        let out = self.out;
+        out.reserve(48 + if send_body { body.len() } else { 0 });
         if has_body {
+            let mut cl = itoa::Buffer::new();
             out.extend_from_slice(b"Content-Length: ");
-            out.extend_from_slice(cl);
-            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(cl.format(body.len()).as_bytes());
         }
-        if !keep_alive {
-            out.extend_from_slice(b"Connection: close\r\n");
-        } else if version == Version::Http10 {
-            out.extend_from_slice(b"Connection: keep-alive\r\n");
-        }
-        out.extend_from_slice(b"\r\n");
+        let tail: &[u8] = match (keep_alive, version) {
+            (false, _) => b"\r\nConnection: close\r\n\r\n",
+            (true, Version::Http10) => b"\r\nConnection: keep-alive\r\n\r\n",
+            (true, Version::Http11) => b"\r\n\r\n",
+        };
+        // Without a Content-Length line the tail's leading CRLF would be an empty line too soon.
+        out.extend_from_slice(if has_body { tail } else { &tail[2..] });
         if send_body {
             out.extend_from_slice(body);
         }
@@ -239,31 +264,19 @@ impl<'a> Response<'a> {
 
 const STATUS_LINE_MAX: usize = 64;
 
-/// Pre-rendered status lines for the statuses strela itself sends and the common ones.
-#[inline]
-fn status_line(code: u16) -> Option<&'static [u8]> {
-    Some(match code {
-        200 => b"HTTP/1.1 200 OK\r\n",
-        201 => b"HTTP/1.1 201 Created\r\n",
-        204 => b"HTTP/1.1 204 No Content\r\n",
-        301 => b"HTTP/1.1 301 Moved Permanently\r\n",
-        302 => b"HTTP/1.1 302 Found\r\n",
-        304 => b"HTTP/1.1 304 Not Modified\r\n",
-        308 => b"HTTP/1.1 308 Permanent Redirect\r\n",
-        400 => b"HTTP/1.1 400 Bad Request\r\n",
-        401 => b"HTTP/1.1 401 Unauthorized\r\n",
-        403 => b"HTTP/1.1 403 Forbidden\r\n",
-        404 => b"HTTP/1.1 404 Not Found\r\n",
-        405 => b"HTTP/1.1 405 Method Not Allowed\r\n",
-        413 => b"HTTP/1.1 413 Content Too Large\r\n",
-        414 => b"HTTP/1.1 414 URI Too Long\r\n",
-        431 => b"HTTP/1.1 431 Request Header Fields Too Large\r\n",
-        500 => b"HTTP/1.1 500 Internal Server Error\r\n",
-        501 => b"HTTP/1.1 501 Not Implemented\r\n",
-        503 => b"HTTP/1.1 503 Service Unavailable\r\n",
-        505 => b"HTTP/1.1 505 HTTP Version Not Supported\r\n",
-        _ => return None,
-    })
+/// Renders `HTTP/1.1 <code> <reason>\r\n` into `buf`; returns its length.
+fn render_status_line(code: u16, buf: &mut [u8; STATUS_LINE_MAX]) -> usize {
+    let mut n = 0;
+    let mut put = |b: &[u8]| {
+        buf[n..n + b.len()].copy_from_slice(b);
+        n += b.len();
+    };
+    put(b"HTTP/1.1 ");
+    put(itoa::Buffer::new().format(code).as_bytes());
+    put(b" ");
+    put(reason(code).as_bytes());
+    put(b"\r\n");
+    n
 }
 
 /// The reason phrase for a status code (RFC 9110 §15); empty-ish `"Unknown"` for others.
@@ -318,60 +331,74 @@ pub fn reason(code: u16) -> &'static str {
     }
 }
 
+/// Byte classes for header validation: bit 1 = allowed in a field value (RFC 9110 §5.5: VCHAR,
+/// SP, HTAB, obs-text; never CR, LF, NUL or other controls), bit 2 = a token char (§5.6.2).
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let value_ok = c == b'\t' || (c >= 0x20 && c != 0x7f);
+        let token = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        t[b] = (value_ok as u8) | ((token as u8) << 1);
+        b += 1;
+    }
+    t
+};
+
 /// RFC 9110 §5.1 field-name: a token.
+#[inline]
 fn valid_name(n: &[u8]) -> bool {
-    !n.is_empty()
-        && n.iter().all(|&b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'!' | b'#'
-                        | b'$'
-                        | b'%'
-                        | b'&'
-                        | b'\''
-                        | b'*'
-                        | b'+'
-                        | b'-'
-                        | b'.'
-                        | b'^'
-                        | b'_'
-                        | b'`'
-                        | b'|'
-                        | b'~'
-                )
-        })
+    !n.is_empty() && n.iter().fold(2u8, |acc, &b| acc & CLASS[b as usize]) == 2
 }
 
-/// RFC 9110 §5.5 field-value: no CR, LF or NUL (other controls than HTAB refused too).
+/// RFC 9110 §5.5 field-value: no CR, LF, NUL or other controls but HTAB.
+#[inline]
 fn valid_value(v: &[u8]) -> bool {
-    v.iter()
-        .all(|&b| b >= 0x20 && b != 0x7f || b == b'\t' || b >= 0x80)
+    v.iter().fold(1u8, |acc, &b| acc & CLASS[b as usize]) == 1
 }
 
 /// Headers whose framing meaning strela owns.
+#[inline]
 fn is_framing(n: &[u8]) -> bool {
-    n.eq_ignore_ascii_case(b"content-length")
-        || n.eq_ignore_ascii_case(b"transfer-encoding")
-        || n.eq_ignore_ascii_case(b"connection")
+    match n.len() {
+        10 => n.eq_ignore_ascii_case(b"connection"),
+        14 => n.eq_ignore_ascii_case(b"content-length"),
+        17 => n.eq_ignore_ascii_case(b"transfer-encoding"),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::date::DateCache;
 
     fn render(f: impl FnOnce(&mut Response<'_>), keep_alive: bool, head: bool) -> String {
-        let (mut h, mut b, mut out) = (Vec::new(), Vec::new(), Vec::new());
-        let mut res = Response::new(&mut h, &mut b, head);
+        let (mut b, mut out) = (Vec::new(), b"previous".to_vec());
+        let mut res = Response::new(&mut out, &mut b, &DateCache::new(0), head);
         f(&mut res);
-        res.encode(
-            &mut out,
-            DateCache::new(0).block(),
-            keep_alive,
-            Version::Http11,
-        );
-        String::from_utf8(out).unwrap()
+        res.finish(keep_alive, Version::Http11);
+        let s = String::from_utf8(out).unwrap();
+        s.strip_prefix("previous")
+            .expect("earlier output untouched")
+            .to_string()
     }
 
     const DATE: &str = "Server: strela\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n";

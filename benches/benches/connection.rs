@@ -1,0 +1,45 @@
+//! connection: the sans-IO core end to end — request bytes in, response bytes out — for
+//! /plaintext and /json, one request and a 16-request pipelined batch (what wrk sends per write).
+//! No sockets: this is the user-space cost per request that every load-bench figure contains.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use std::hint::black_box;
+use strela::proto::conn::{Conn, Context};
+use strela::Limits;
+
+const PLAIN: &[u8] = b"GET /plaintext HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n";
+const JSON: &[u8] = b"GET /json HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n";
+
+fn run(c: &mut Criterion, name: &str, req: &[u8], depth: usize) {
+    let batch: Vec<u8> = req.repeat(depth);
+    let mut cx = Context::new(&Limits::default());
+    let mut conn = Conn::new();
+    let mut g = c.benchmark_group("connection");
+    g.throughput(Throughput::Elements(depth as u64));
+    g.bench_function(format!("{name}/x{depth}"), |b| {
+        b.iter(|| {
+            conn.feed(black_box(&batch), &mut cx);
+            let n = conn.process(&strela::endpoints::core, &mut cx);
+            let out = conn.output().len();
+            black_box(conn.output());
+            conn.consume(out);
+            conn.release_idle(&mut cx.pool);
+            n
+        })
+    });
+    g.finish();
+}
+
+fn bench(c: &mut Criterion) {
+    run(c, "plaintext", PLAIN, 1);
+    run(c, "plaintext", PLAIN, 16);
+    run(c, "json", JSON, 1);
+    run(c, "json", JSON, 16);
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(2));
+    targets = bench
+}
+criterion_main!(benches);
