@@ -285,3 +285,31 @@ fn every_split_of_a_pipelined_stream_gives_the_same_bytes() {
         assert_eq!(d.out, whole.out, "split at {split}");
     }
 }
+
+#[test]
+fn a_panicking_handler_gets_500_and_close_and_leaves_no_partial_output() {
+    fn boom(req: &Request<'_>, res: &mut Response<'_>) {
+        res.header("X-Partial", "yes");
+        if req.path() == "/boom" {
+            panic!("handler failure");
+        }
+        res.body_static(b"fine");
+    }
+    let mut d = Driver::new(boom);
+    let mut batch = b"GET /ok HTTP/1.1\r\nHost: t\r\n\r\n".to_vec();
+    batch.extend_from_slice(b"GET /boom HTTP/1.1\r\nHost: t\r\n\r\n");
+    batch.extend_from_slice(b"GET /ok HTTP/1.1\r\nHost: t\r\n\r\n");
+    d.feed(&batch);
+    let r = d.responses();
+    assert_eq!(r.len(), 2, "nothing after the failed request is answered");
+    assert_eq!((r[0].status, r[0].body_str()), (200, "fine"));
+    assert_eq!(r[1].status, 500);
+    assert_eq!(
+        r[1].header("x-partial"),
+        None,
+        "the partial response was discarded"
+    );
+    assert_eq!(r[1].header("connection"), Some("close"));
+    assert_eq!(d.cx.stats.panics, 1);
+    assert!(d.conn.is_done());
+}

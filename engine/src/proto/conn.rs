@@ -12,6 +12,8 @@
 //! Buffers come from the worker's [`BufPool`] and go back as soon as the connection is idle: an
 //! idle keep-alive connection holds no buffer. `Conn` is 72 bytes.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
 use crate::date::DateCache;
 use crate::error::RequestError;
 use crate::handler::Handler;
@@ -42,6 +44,8 @@ pub struct Stats {
     pub requests: u64,
     /// Requests refused by the protocol core (4xx/5xx before any handler ran).
     pub rejected: u64,
+    /// Handlers that panicked (each answered 500, connection closed, worker unharmed).
+    pub panics: u64,
     /// Times httparse was run on a head (complete or not): shows that a trickled head is not
     /// re-parsed on every read.
     pub head_parses: u64,
@@ -181,11 +185,19 @@ impl Conn {
             }
             let head_only = head.method_kind == Method::Head;
             let mut res = Response::new(&mut self.wbuf, &mut cx.resp_body, &cx.date, head_only);
-            handler.call(&req, &mut res);
+            // A panicking handler must not take the worker down: its partial response is
+            // dropped and the client gets a 500 and a close. Free on the happy path.
+            let ran = catch_unwind(AssertUnwindSafe(|| handler.call(&req, &mut res)));
+            answered += 1;
+            if ran.is_err() {
+                res.discard();
+                cx.stats.panics += 1;
+                self.fail(500, cx);
+                continue;
+            }
             let keep_alive = req.keep_alive() && !res.will_close();
             res.finish(keep_alive, head.version);
             cx.stats.requests += 1;
-            answered += 1;
             self.rpos = (start + total) as u32;
             if !keep_alive {
                 self.flags |= C_CLOSE;
@@ -203,11 +215,16 @@ impl Conn {
     #[cold]
     fn reject(&mut self, e: RequestError, cx: &mut Context) {
         cx.stats.rejected += 1;
+        self.fail(e.status(), cx);
+    }
+
+    /// Answers `status` with a one-line body and closes; nothing after it is read.
+    #[cold]
+    fn fail(&mut self, status: u16, cx: &mut Context) {
         if self.wbuf.capacity() == 0 {
             self.wbuf = cx.pool.get();
         }
         let mut res = Response::new(&mut self.wbuf, &mut cx.resp_body, &cx.date, false);
-        let status = e.status();
         res.status(status).content_type("text/plain");
         let body = res.body_writer();
         body.extend_from_slice(crate::proto::encode::reason(status).as_bytes());

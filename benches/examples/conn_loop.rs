@@ -1,0 +1,35 @@
+//! Drives the sans-IO connection core in a loop, for instruction counting under callgrind
+//! (repeatable where wall-clock timings on a shared machine are not):
+//!
+//! ```sh
+//! cargo build --release -p strela-benches --example conn_loop
+//! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out target/release/examples/conn_loop plaintext 16 20000
+//! callgrind_annotate /tmp/cg.out | head -30
+//! ```
+//! It prints the request count; divide the total instructions (minus a run with 0 iterations)
+//! by it for instructions per request.
+
+use std::hint::black_box;
+use strela::proto::conn::{Conn, Context};
+use strela::Limits;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let path = args.next().unwrap_or_else(|| "plaintext".into());
+    let depth: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(16);
+    let iters: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(10_000);
+    let req = format!("GET /{path} HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n");
+    let batch = req.repeat(depth);
+    let mut cx = Context::new(&Limits::default());
+    let mut conn = Conn::new();
+    let mut total = 0;
+    for _ in 0..iters {
+        conn.feed(black_box(batch.as_bytes()), &mut cx);
+        total += conn.process(&strela::endpoints::core, &mut cx);
+        let n = conn.output().len();
+        black_box(conn.output());
+        conn.consume(n);
+        conn.release_idle(&mut cx.pool);
+    }
+    println!("{total} requests");
+}
