@@ -167,7 +167,7 @@ mod tests {
     fn block_refreshes_only_on_a_new_second() {
         let mut c = DateCache::new(0);
         assert_eq!(
-            &c.block()[..],
+            c.block(),
             &b"Server: strela\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n"[..]
         );
         c.refresh(1);
