@@ -29,6 +29,7 @@ pub mod limits;
 pub mod pool;
 pub mod proto;
 pub mod server;
+pub mod slab;
 pub mod sys;
 mod worker;
 

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use crate::handler::Handler;
 use crate::proto::conn::{Conn, Context};
 use crate::server::Shared;
+use crate::slab::Slab;
 use crate::sys::{self, Poller, ReadOutcome, Ready};
 
 const TOKEN_LISTENER: u64 = u64::MAX;
@@ -32,50 +33,6 @@ struct Entry {
 
 const _: () = assert!(std::mem::size_of::<Entry>() <= 80);
 
-/// Slab of connection slots with generation counters, so a stale event for a reused slot is
-/// recognised and ignored.
-#[derive(Default)]
-struct Slab {
-    slots: Vec<(u32, Option<Entry>)>,
-    free: Vec<u32>,
-    live: usize,
-}
-
-impl Slab {
-    fn insert(&mut self, e: Entry) -> u64 {
-        self.live += 1;
-        let idx = match self.free.pop() {
-            Some(i) => i as usize,
-            None => {
-                self.slots.push((0, None));
-                self.slots.len() - 1
-            }
-        };
-        let slot = &mut self.slots[idx];
-        slot.1 = Some(e);
-        (u64::from(slot.0) << 32) | idx as u64
-    }
-
-    #[inline]
-    fn get(&mut self, token: u64) -> Option<&mut Entry> {
-        let (idx, gen) = ((token & 0xffff_ffff) as usize, (token >> 32) as u32);
-        match self.slots.get_mut(idx) {
-            Some((g, Some(e))) if *g == gen => Some(e),
-            _ => None,
-        }
-    }
-
-    fn remove(&mut self, token: u64) -> Option<Entry> {
-        let idx = (token & 0xffff_ffff) as usize;
-        let slot = self.slots.get_mut(idx)?;
-        let e = slot.1.take()?;
-        slot.0 = slot.0.wrapping_add(1);
-        self.free.push(idx as u32);
-        self.live -= 1;
-        Some(e)
-    }
-}
-
 pub(crate) struct Worker<H: ?Sized> {
     pub(crate) id: usize,
     pub(crate) listener: OwnedFd,
@@ -87,7 +44,7 @@ pub(crate) struct Worker<H: ?Sized> {
 /// connections are handled.
 struct State<'h, H: ?Sized> {
     listener: OwnedFd,
-    slab: Slab,
+    slab: Slab<Entry>,
     cx: Context,
     handler: &'h H,
     accept_paused: bool,
@@ -131,7 +88,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                 }
             }
             let g = &self.shared.gauges[self.id];
-            g.connections.store(st.slab.live, Ordering::Relaxed);
+            g.connections.store(st.slab.len(), Ordering::Relaxed);
             g.buffers.store(st.cx.pool.outstanding(), Ordering::Relaxed);
             g.requests.store(
                 st.cx.stats.requests + st.cx.stats.rejected,
@@ -139,19 +96,12 @@ impl<H: Handler + ?Sized> Worker<H> {
             );
         }
         // Stopping: close every connection and give its buffers back.
-        let tokens: Vec<u64> = st
-            .slab
-            .slots
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.1.is_some())
-            .map(|(i, s)| (u64::from(s.0) << 32) | i as u64)
-            .collect();
+        let tokens = st.slab.tokens();
         for t in tokens {
             st.close(t);
         }
         let g = &self.shared.gauges[self.id];
-        g.connections.store(st.slab.live, Ordering::Relaxed);
+        g.connections.store(st.slab.len(), Ordering::Relaxed);
         g.buffers.store(st.cx.pool.outstanding(), Ordering::Relaxed);
         Ok(())
     }
@@ -162,7 +112,7 @@ impl<H: Handler + ?Sized> State<'_, H> {
         loop {
             match sys::accept(self.listener.as_fd()) {
                 Ok(Some(fd)) => {
-                    if self.slab.live >= self.cx.limits.max_conns_per_worker {
+                    if self.slab.len() >= self.cx.limits.max_conns_per_worker {
                         drop(fd); // over the limit: refuse by closing at once
                         continue;
                     }
@@ -171,7 +121,7 @@ impl<H: Handler + ?Sized> State<'_, H> {
                         read_paused: false,
                         conn: Conn::new(),
                     });
-                    let registered = match self.slab.get(token) {
+                    let registered = match self.slab.get_mut(token) {
                         Some(e) => poller
                             .add(e.fd.as_fd(), token, sys::conn_interest())
                             .is_ok(),
@@ -194,7 +144,7 @@ impl<H: Handler + ?Sized> State<'_, H> {
 
     #[inline]
     fn on_conn(&mut self, token: u64, r: Ready) {
-        let Some(e) = self.slab.get(token) else {
+        let Some(e) = self.slab.get_mut(token) else {
             return;
         };
         if r.error {
@@ -223,7 +173,7 @@ impl<H: Handler + ?Sized> State<'_, H> {
     /// peer has closed, in which case the end of stream must be read now: no edge will follow.
     #[inline]
     fn read_ready(&mut self, token: u64, peer_closed: bool) {
-        let Some(e) = self.slab.get(token) else {
+        let Some(e) = self.slab.get_mut(token) else {
             return;
         };
         let cx = &mut self.cx;

@@ -48,9 +48,12 @@ pub struct Response<'a> {
 }
 
 impl<'a> Response<'a> {
-    /// Starts a `200 OK` response at the end of `out`; `body_buf` is the worker's body scratch.
+    /// Starts a `200 OK` response at the end of `out`; `body_buf` is scratch for the body.
+    /// The connection core does this for every request; it is public for benches, fuzzers and
+    /// foreign-language bindings that encode responses on their own. Finish with
+    /// [`Response::finish`].
     #[inline]
-    pub(crate) fn new(
+    pub fn new(
         out: &'a mut Vec<u8>,
         body_buf: &'a mut Vec<u8>,
         date: &DateCache,
@@ -224,14 +227,14 @@ impl<'a> Response<'a> {
     }
 
     /// Removes everything this response wrote (a handler failed: its partial answer is dropped).
-    pub(crate) fn discard(self) {
+    pub fn discard(self) {
         self.out.truncate(self.start);
     }
 
     /// Finishes the response: `Content-Length`, `Connection` when needed, the blank line, the
     /// body. `keep_alive` is whether the connection persists after it.
     #[inline]
-    pub(crate) fn finish(self, keep_alive: bool, version: Version) {
+    pub fn finish(self, keep_alive: bool, version: Version) {
         let status = self.status;
         let body: &[u8] = match &self.body {
             Body::Empty => &[],

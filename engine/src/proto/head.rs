@@ -135,6 +135,18 @@ pub struct Head {
     pub(crate) flags: u8,
 }
 
+impl Head {
+    /// Bytes of the head, request line to the blank line included.
+    pub fn head_len(&self) -> usize {
+        self.head_len as usize
+    }
+
+    /// The declared body length (0 without `Content-Length`).
+    pub fn content_length(&self) -> u64 {
+        self.content_length
+    }
+}
+
 const _: () = assert!(std::mem::size_of::<Span>() == 4);
 const _: () = assert!(std::mem::size_of::<HeaderSpan>() == 8);
 const _: () = assert!(std::mem::size_of::<Head>() <= 32);

@@ -1,0 +1,97 @@
+//! Steady-state allocations per request must be zero for /plaintext and /json, in the sans-IO
+//! core and over real sockets. A counting global allocator wraps the system one; this file holds
+//! a single test so no other test allocates concurrently.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use common::*;
+use strela::endpoints::core;
+
+struct Counting;
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocs() -> u64 {
+    ALLOCS.load(Ordering::Relaxed)
+}
+
+#[test]
+fn steady_state_requests_allocate_nothing() {
+    // Sans-IO core: keep-alive (one request per feed) and pipelined (16 per feed).
+    for req in [GET_PLAIN, GET_JSON] {
+        let mut d = Driver::new(core);
+        let batch = req.repeat(16);
+        for _ in 0..100 {
+            d.feed(req);
+            d.feed(&batch);
+        }
+        d.out = Vec::with_capacity(4 << 20);
+        let before = allocs();
+        for _ in 0..1000 {
+            d.feed(req);
+            d.feed(&batch);
+        }
+        let n = allocs() - before;
+        assert_eq!(n, 0, "{} allocations for 17,000 requests", n);
+    }
+
+    // Real sockets: the client reads into a fixed buffer and writes from a static one, so the
+    // only allocations counted would be the server's.
+    let srv = start(core, 1);
+    let mut s = connect(srv.local_addr());
+    let batch = GET_PLAIN.repeat(16);
+    let mut buf = vec![0u8; 1 << 16];
+    let mut roundtrip_raw = |s: &mut std::net::TcpStream, req: &[u8], expect: usize| {
+        s.write_all(req).unwrap();
+        let mut got = 0;
+        let mut seen = 0;
+        while seen < expect {
+            let k = s.read(&mut buf[got..]).unwrap();
+            assert!(k > 0);
+            seen += buf[got..got + k]
+                .windows(13)
+                .filter(|w| *w == b"Hello, World!")
+                .count();
+            got += k;
+            if got > buf.len() - 4096 {
+                got = 0;
+            }
+        }
+    };
+    for _ in 0..200 {
+        roundtrip_raw(&mut s, GET_PLAIN, 1);
+        roundtrip_raw(&mut s, &batch, 16);
+    }
+    let before = allocs();
+    for _ in 0..2000 {
+        roundtrip_raw(&mut s, GET_PLAIN, 1);
+        roundtrip_raw(&mut s, &batch, 16);
+    }
+    let n = allocs() - before;
+    assert_eq!(n, 0, "{n} allocations for 34,000 requests over a socket");
+    drop(s);
+}
