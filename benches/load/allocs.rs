@@ -115,7 +115,8 @@ fn main() {
     let srv = strela::Server::builder()
         .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .workers(1)
-        .start(core)
+        .handler(core)
+        .start()
         .expect("server starts");
     println!("Allocations per request after warm-up ({n} requests per row; counting allocator):\n");
     println!("| path | mode | where | allocations/request | bytes/request |");

@@ -1,4 +1,5 @@
-//! The core endpoints the `strela` binary serves (TechEmpower plaintext and json, health).
+//! The core endpoints the `strela` binary serves (TechEmpower plaintext and json, health), as
+//! ordinary routes on the application API.
 //!
 //! | path         | methods   | answer                                                     |
 //! |--------------|-----------|------------------------------------------------------------|
@@ -11,27 +12,45 @@ use serde::Serialize;
 
 use crate::proto::encode::Response;
 use crate::proto::head::{Method, Request};
+use crate::server::ServerBuilder;
 
 #[derive(Serialize)]
 struct Message<'a> {
     message: &'a str,
 }
 
-/// Answers the core endpoints (see the module docs).
+/// `GET /plaintext`.
+pub fn plaintext(_req: &Request<'_>, res: &mut Response<'_>) {
+    res.content_type("text/plain").body_static(b"Hello, World!");
+}
+
+/// `GET /json`: the message serialised for every request (no pre-rendered constant).
+pub fn json(_req: &Request<'_>, res: &mut Response<'_>) {
+    res.json(&Message {
+        message: "Hello, World!",
+    });
+}
+
+/// `GET /healthz`.
+pub fn healthz(_req: &Request<'_>, res: &mut Response<'_>) {
+    res.content_type("text/plain").body_static(b"ok\n");
+}
+
+/// Adds the core endpoints to a server builder.
+pub fn routes(b: ServerBuilder) -> ServerBuilder {
+    b.get("/plaintext", plaintext)
+        .get("/json", json)
+        .get("/healthz", healthz)
+}
+
+/// The same endpoints as one plain handler, without the router (a `match` on the path): for
+/// the sans-IO benches and tests, and as the baseline that measures what routing costs.
 pub fn core(req: &Request<'_>, res: &mut Response<'_>) {
     let get = matches!(req.method_kind(), Method::Get | Method::Head);
     match req.path() {
-        "/plaintext" if get => {
-            res.content_type("text/plain").body_static(b"Hello, World!");
-        }
-        "/json" if get => {
-            res.json(&Message {
-                message: "Hello, World!",
-            });
-        }
-        "/healthz" if get => {
-            res.content_type("text/plain").body_static(b"ok\n");
-        }
+        "/plaintext" if get => plaintext(req, res),
+        "/json" if get => json(req, res),
+        "/healthz" if get => healthz(req, res),
         "/plaintext" | "/json" | "/healthz" => {
             res.status(405)
                 .header("Allow", "GET, HEAD")

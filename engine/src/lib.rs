@@ -12,30 +12,40 @@
 //!     res.content_type("text/plain").body_static(b"Hello, World!");
 //! }
 //!
-//! Server::builder().bind("127.0.0.1:8080".parse().unwrap()).workers(2).run(hello).unwrap();
+//! Server::builder()
+//!     .bind("127.0.0.1:8080".parse().unwrap())
+//!     .workers(2)
+//!     .get("/hello", hello)
+//!     .run()
+//!     .unwrap();
 //! ```
 //!
 //! What a library user sees is re-exported here: [`Server`], [`ServerBuilder`], [`ServerHandle`],
-//! [`Request`], [`Response`], [`Handler`], [`Limits`]. The global allocator is never set by the
+//! [`Request`], [`Response`], [`Handler`], [`Limits`], [`HttpError`]; routing is strela-router
+//! (re-exported as [`router`]), middleware lives in [`middleware`]. The global allocator is never set by the
 //! library; the `strela` binary uses mimalloc (feature `mimalloc`, on by default).
 #![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod app;
 pub mod date;
 pub mod endpoints;
 pub mod error;
 pub mod handler;
 pub mod limits;
+pub mod middleware;
 pub mod pool;
 pub mod proto;
+pub mod query;
 pub mod server;
 pub mod slab;
 pub mod sys;
 mod worker;
 
-pub use error::RequestError;
+pub use error::{fallible, HttpError, RequestError};
 pub use handler::Handler;
 pub use limits::Limits;
 pub use proto::encode::Response;
-pub use proto::head::{Method, Request, Version};
+pub use proto::head::{Method, Request, RequestMeta, Version};
 pub use server::{Server, ServerBuilder, ServerHandle, ServerStats, Stopper};
+pub use strela_router as router;

@@ -13,8 +13,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use crate::app::AppBuilder;
 use crate::handler::Handler;
 use crate::limits::Limits;
+use crate::middleware::Middleware;
 use crate::sys;
 use crate::worker::Worker;
 
@@ -56,14 +58,43 @@ impl Shared {
     }
 }
 
-/// Configures a server: address, workers, limits. Finish with [`ServerBuilder::run`] (blocking)
-/// or [`ServerBuilder::start`] (background threads and a handle).
-#[derive(Debug, Clone)]
+/// Configures a server: address, workers, limits, routes, middleware. Finish with
+/// [`ServerBuilder::run`] (blocking) or [`ServerBuilder::start`] (background threads and a handle).
+///
+/// ```no_run
+/// use strela::{Request, Response, Server};
+/// use strela::middleware::{Recover, Timing};
+///
+/// fn user(req: &Request<'_>, res: &mut Response<'_>) {
+///     let id = req.param("id").unwrap_or("?");
+///     res.json(&serde_json::json!({ "id": id }));
+/// }
+///
+/// Server::builder()
+///     .bind("127.0.0.1:8080".parse().unwrap())
+///     .get("/users/{id}", user)
+///     .wrap(Recover::new())
+///     .wrap(Timing)
+///     .run()
+///     .unwrap();
+/// ```
 pub struct ServerBuilder {
     addr: SocketAddr,
     workers: usize,
     limits: Limits,
     backlog: i32,
+    app: AppBuilder,
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("addr", &self.addr)
+            .field("workers", &self.workers)
+            .field("limits", &self.limits)
+            .field("backlog", &self.backlog)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Entry point: `Server::builder()`.
@@ -78,6 +109,7 @@ impl Server {
             workers: default_workers(),
             limits: Limits::default(),
             backlog: 4096,
+            app: AppBuilder::new(),
         }
     }
 }
@@ -114,13 +146,66 @@ impl ServerBuilder {
         self
     }
 
-    /// Binds, starts the workers in background threads, and returns a handle to the server.
-    pub fn start<H: Handler>(self, handler: H) -> io::Result<ServerHandle> {
-        self.start_shared(Arc::new(handler))
+    /// Routes `method` + `pattern` (strela-router syntax: `/users/{id}`, `/static/{*path}`).
+    pub fn route(mut self, method: &str, pattern: &str, handler: impl Handler) -> Self {
+        self.app.route(method, pattern, handler);
+        self
     }
 
-    /// Like [`ServerBuilder::start`] for a handler already behind an `Arc` (or a trait object).
-    pub fn start_shared<H: Handler + ?Sized>(self, handler: Arc<H>) -> io::Result<ServerHandle> {
+    /// Routes GET (and so HEAD) for `pattern`.
+    pub fn get(self, pattern: &str, handler: impl Handler) -> Self {
+        self.route("GET", pattern, handler)
+    }
+
+    /// Routes POST for `pattern`.
+    pub fn post(self, pattern: &str, handler: impl Handler) -> Self {
+        self.route("POST", pattern, handler)
+    }
+
+    /// Routes PUT for `pattern`.
+    pub fn put(self, pattern: &str, handler: impl Handler) -> Self {
+        self.route("PUT", pattern, handler)
+    }
+
+    /// Routes DELETE for `pattern`.
+    pub fn delete(self, pattern: &str, handler: impl Handler) -> Self {
+        self.route("DELETE", pattern, handler)
+    }
+
+    /// Adds middleware around everything; the first added sees each request first.
+    pub fn wrap(mut self, m: impl Middleware) -> Self {
+        self.app.wrap(m);
+        self
+    }
+
+    /// The handler for requests no route matches; with no routes at all it serves every request.
+    pub fn handler(mut self, h: impl Handler) -> Self {
+        self.app.fallback(h);
+        self
+    }
+
+    /// Router options: redirects, automatic OPTIONS, HEAD from GET.
+    pub fn router_options(mut self, o: strela_router::Options) -> Self {
+        self.app.options(o);
+        self
+    }
+
+    /// Binds, starts the workers in background threads, and returns a handle to the server.
+    /// Route errors (conflicts, bad patterns) are returned here as `InvalidInput`, all of them,
+    /// each naming the routes involved.
+    pub fn start(mut self) -> io::Result<ServerHandle> {
+        let app = std::mem::take(&mut self.app);
+        let handler = app.build().map_err(|errs| {
+            let msg: Vec<String> = errs.iter().map(ToString::to_string).collect();
+            io::Error::new(io::ErrorKind::InvalidInput, msg.join("; "))
+        })?;
+        let handler: Arc<dyn Handler> = Arc::from(handler);
+        self.start_handler(handler)
+    }
+
+    /// Starts serving `handler` directly: no router, no middleware (what [`ServerBuilder::start`]
+    /// does after building the app).
+    pub fn start_handler<H: Handler + ?Sized>(self, handler: Arc<H>) -> io::Result<ServerHandle> {
         // Bind the first listener, learn the real port (port 0 → ephemeral), bind the rest to it.
         let first = sys::listener(self.addr, self.backlog)?;
         let addr = sys::local_addr(std::os::fd::AsFd::as_fd(&first))?;
@@ -171,10 +256,9 @@ impl ServerBuilder {
         })
     }
 
-    /// Binds and serves on the calling thread's behalf until the server stops; returns the first
-    /// worker error, if any.
-    pub fn run<H: Handler>(self, handler: H) -> io::Result<()> {
-        self.start(handler)?.join()
+    /// Binds and serves until the server stops; returns the first worker error, if any.
+    pub fn run(self) -> io::Result<()> {
+        self.start()?.join()
     }
 }
 

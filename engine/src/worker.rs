@@ -23,15 +23,16 @@ const TOKEN_WAKER: u64 = u64::MAX - 1;
 /// How long to wait before retrying accept after running out of descriptors.
 const ACCEPT_BACKOFF_MS: u64 = 50;
 
-/// A connection slot: the socket and its protocol state. 80 bytes.
+/// A connection slot: the socket, the peer address and the protocol state. 112 bytes.
 struct Entry {
     fd: OwnedFd,
+    peer: Option<std::net::SocketAddr>,
     /// Reading stopped for backpressure; resume after the output drains.
     read_paused: bool,
     conn: Conn,
 }
 
-const _: () = assert!(std::mem::size_of::<Entry>() <= 80);
+const _: () = assert!(std::mem::size_of::<Entry>() <= 112);
 
 pub(crate) struct Worker<H: ?Sized> {
     pub(crate) id: usize,
@@ -60,7 +61,11 @@ impl<H: Handler + ?Sized> Worker<H> {
         let mut st = State {
             listener: self.listener,
             slab: Slab::default(),
-            cx: Context::new(&self.shared.limits),
+            cx: {
+                let mut cx = Context::new(&self.shared.limits);
+                cx.meta.id = (self.id as u64) << 48;
+                cx
+            },
             handler: &*self.handler,
             accept_paused: false,
         };
@@ -71,6 +76,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             let timeout = st.accept_paused.then_some(ACCEPT_BACKOFF_MS);
             let n = poller.wait(timeout)?;
             st.cx.date.refresh(sys::coarse_unix_secs());
+            st.cx.meta.received = std::time::Instant::now();
             if st.accept_paused && n == 0 {
                 st.accept_paused = false;
                 st.accept_all(&poller);
@@ -111,13 +117,14 @@ impl<H: Handler + ?Sized> State<'_, H> {
     fn accept_all(&mut self, poller: &Poller) {
         loop {
             match sys::accept(self.listener.as_fd()) {
-                Ok(Some(fd)) => {
+                Ok(Some((fd, peer))) => {
                     if self.slab.len() >= self.cx.limits.max_conns_per_worker {
                         drop(fd); // over the limit: refuse by closing at once
                         continue;
                     }
                     let token = self.slab.insert(Entry {
                         fd,
+                        peer,
                         read_paused: false,
                         conn: Conn::new(),
                     });
@@ -185,6 +192,7 @@ impl<H: Handler + ?Sized> State<'_, H> {
             let outcome = sys::read(e.fd.as_fd(), e.conn.read_buf(cx));
             match outcome {
                 Ok(ReadOutcome::Data { full, .. }) => {
+                    cx.meta.peer = e.peer;
                     e.conn.process(self.handler, cx);
                     if flush(e).is_err() {
                         break false;

@@ -1,8 +1,625 @@
-//! strela-router: a method-aware radix-tree router on matchit.
+//! strela-router: a method-aware radix-tree router built on [matchit].
 //!
 //! This crate owns URL-to-value routing and nothing else: no I/O and no HTTP types, so it can be
-//! tested, benchmarked and fuzzed on its own. The router issue grows it; for now it is a stub that
-//! names the crate in the workspace.
+//! tested, benchmarked and fuzzed on its own. Methods are plain tokens (`"GET"`, `"POST"`, any
+//! extension method), paths are `&str`.
+//!
+//! # What matches
+//! Patterns are matchit's: static segments (`/users`), named parameters that match one segment
+//! (`/users/{id}`, also inside a segment: `/files/{name}.json`), and a catch-all at the end
+//! (`/static/{*path}`, which matches the rest of the path, slashes included, but not an empty
+//! rest). Priority is by specificity, not by insertion order: a static segment beats a parameter,
+//! which beats a catch-all; `/users/new` and `/users/{id}` coexist and `/users/new` wins.
+//! Matching is exact and case-sensitive; no percent-decoding is done (params are raw views).
+//!
+//! # What conflicts
+//! Two patterns conflict when matchit cannot order them (e.g. `/users/{id}` and `/users/{name}`,
+//! or two catch-alls at one place): [`Router::insert`] returns [`InsertError`] naming both
+//! patterns. The same method on the same pattern twice is an error too. A pattern has at most
+//! [`MAX_PARAMS`] parameters. Insert never panics.
+//!
+//! # What a lookup costs
+//! One radix-tree walk over the path (matchit), then a scan of that route's methods (a handful of
+//! short string compares). Parameters are zero-copy `&str` views into the path, held inline for
+//! routes with up to 3 parameters, so such lookups allocate nothing; routes with 4–16 parameters
+//! allocate one small vector. Misses cost the same walk; the optional redirects (trailing slash,
+//! fixed path) allocate the `Location` string, only on that cold path.
+//!
+//! # Options (httprouter's, see [`Options`])
+//! - trailing-slash redirect (on): `/users/` → `/users` (or the reverse) when only the other form
+//!   exists; 301 for GET/HEAD, 308 for other methods (308 keeps the method and body).
+//! - fixed-path redirect (off): clean `..`, `.` and `//`, then retry case-insensitively.
+//! - automatic `OPTIONS` (on): answered from the route's methods, with the `Allow` value ready.
+//! - `HEAD` from `GET` (on): a route without its own HEAD value serves HEAD with GET's value.
 
-/// Placeholder re-export so the crate is usable as a dependency before the router lands.
-pub use matchit;
+use std::fmt;
+
+pub use matchit::Params;
+
+/// Most parameters one pattern may declare (matchit itself would panic past 26).
+pub const MAX_PARAMS: usize = 16;
+
+/// Router behaviour switches, with httprouter's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Redirect `/x/` ↔ `/x` when only the other form has a route. Default on.
+    pub redirect_trailing_slash: bool,
+    /// Redirect to the cleaned, case-corrected path when that has a route. Default off.
+    pub redirect_fixed_path: bool,
+    /// Answer `OPTIONS` for routes without their own OPTIONS value. Default on.
+    pub handle_options: bool,
+    /// Serve `HEAD` with the `GET` value when the route has no HEAD value. Default on.
+    pub head_from_get: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            redirect_trailing_slash: true,
+            redirect_fixed_path: false,
+            handle_options: true,
+            head_from_get: true,
+        }
+    }
+}
+
+/// Why a route could not be inserted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InsertError {
+    /// The pattern conflicts with one already inserted.
+    Conflict {
+        /// The pattern being inserted.
+        route: String,
+        /// The existing pattern it conflicts with.
+        with: String,
+    },
+    /// This method already has a value for this pattern.
+    Duplicate {
+        /// The method.
+        method: String,
+        /// The pattern.
+        route: String,
+    },
+    /// The pattern is malformed (bad parameter syntax, catch-all not at the end, no leading `/`,
+    /// too many parameters) or the method is not a token.
+    Invalid {
+        /// The pattern.
+        route: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl fmt::Display for InsertError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InsertError::Conflict { route, with } => {
+                write!(f, "route `{route}` conflicts with existing route `{with}`")
+            }
+            InsertError::Duplicate { method, route } => {
+                write!(f, "route {method} `{route}` is already defined")
+            }
+            InsertError::Invalid { route, reason } => {
+                write!(f, "invalid route `{route}`: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for InsertError {}
+
+struct Endpoint<T> {
+    pattern: Box<str>,
+    methods: Vec<(Box<str>, T)>,
+    /// The `Allow` header value, kept current on every insert.
+    allow: Box<str>,
+}
+
+/// A method-aware router from (method, path) to values of type `T`.
+pub struct Router<T> {
+    tree: matchit::Router<usize>,
+    /// Lower-cased patterns → endpoint, for the fixed-path redirect.
+    folded: matchit::Router<usize>,
+    endpoints: Vec<Endpoint<T>>,
+    options: Options,
+}
+
+impl<T> Default for Router<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> fmt::Debug for Router<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Router")
+            .field(
+                "routes",
+                &self
+                    .endpoints
+                    .iter()
+                    .map(|e| &*e.pattern)
+                    .collect::<Vec<_>>(),
+            )
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+/// A successful lookup.
+#[derive(Debug)]
+pub struct Found<'r, 'p, T> {
+    /// The value inserted for this method and pattern.
+    pub value: &'r T,
+    /// The pattern that matched, e.g. `/users/{id}`.
+    pub pattern: &'r str,
+    /// The parameters, as views into the looked-up path.
+    pub params: Params<'r, 'p>,
+}
+
+/// The outcome of [`Router::lookup`].
+#[derive(Debug)]
+pub enum Lookup<'r, 'p, T> {
+    /// A value for this method and path.
+    Found(Found<'r, 'p, T>),
+    /// The path matched but not the method; `allow` lists the methods that would.
+    MethodNotAllowed {
+        /// The `Allow` header value, e.g. `GET, HEAD, OPTIONS`.
+        allow: &'r str,
+    },
+    /// An automatic `OPTIONS` answer for a matched path.
+    Options {
+        /// The `Allow` header value.
+        allow: &'r str,
+    },
+    /// The path is not routed but a nearby one is: redirect there.
+    Redirect {
+        /// The path to send the client to (the query is the caller's to append).
+        location: String,
+        /// 301 for GET and HEAD, 308 for other methods.
+        status: u16,
+    },
+    /// Nothing matches.
+    NotFound,
+}
+
+fn is_token(m: &str) -> bool {
+    !m.is_empty()
+        && m.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'!' | b'#'
+                        | b'$'
+                        | b'%'
+                        | b'&'
+                        | b'\''
+                        | b'*'
+                        | b'+'
+                        | b'-'
+                        | b'.'
+                        | b'^'
+                        | b'_'
+                        | b'`'
+                        | b'|'
+                        | b'~'
+                )
+        })
+}
+
+impl<T> Router<T> {
+    /// An empty router with default options.
+    pub fn new() -> Self {
+        Router {
+            tree: matchit::Router::new(),
+            folded: matchit::Router::new(),
+            endpoints: Vec::new(),
+            options: Options::default(),
+        }
+    }
+
+    /// Replaces the options.
+    pub fn set_options(&mut self, options: Options) {
+        self.options = options;
+        for i in 0..self.endpoints.len() {
+            self.refresh_allow(i);
+        }
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> Options {
+        self.options
+    }
+
+    /// Number of distinct patterns.
+    pub fn len(&self) -> usize {
+        self.endpoints.len()
+    }
+
+    /// Whether no route was inserted.
+    pub fn is_empty(&self) -> bool {
+        self.endpoints.is_empty()
+    }
+
+    /// Inserts `value` for `method` (any token, case-sensitive) and `pattern`.
+    pub fn insert(&mut self, method: &str, pattern: &str, value: T) -> Result<(), InsertError> {
+        let invalid = |reason: &str| InsertError::Invalid {
+            route: pattern.to_string(),
+            reason: reason.to_string(),
+        };
+        if !is_token(method) {
+            return Err(invalid("the method is not a token"));
+        }
+        if !pattern.starts_with('/') {
+            return Err(invalid("patterns start with `/`"));
+        }
+        if pattern.matches('{').count() > MAX_PARAMS {
+            return Err(invalid("too many parameters"));
+        }
+        let idx = match self.tree.at(pattern) {
+            // The same pattern text is already routed: add the method to it.
+            Ok(m) if *self.endpoints[*m.value].pattern == *pattern => *m.value,
+            _ => {
+                let idx = self.endpoints.len();
+                self.tree.insert(pattern, idx).map_err(|e| match e {
+                    matchit::InsertError::Conflict { with } => InsertError::Conflict {
+                        route: pattern.to_string(),
+                        with,
+                    },
+                    other => invalid(&other.to_string()),
+                })?;
+                // Case-folded copy for the fixed-path redirect; a fold collision (`/A` and `/a`)
+                // only means that redirect picks the first.
+                let _ = self.folded.insert(pattern.to_ascii_lowercase(), idx);
+                self.endpoints.push(Endpoint {
+                    pattern: pattern.into(),
+                    methods: Vec::new(),
+                    allow: "".into(),
+                });
+                idx
+            }
+        };
+        let ep = &mut self.endpoints[idx];
+        if ep.methods.iter().any(|(m, _)| &**m == method) {
+            return Err(InsertError::Duplicate {
+                method: method.to_string(),
+                route: pattern.to_string(),
+            });
+        }
+        ep.methods.push((method.into(), value));
+        self.refresh_allow(idx);
+        Ok(())
+    }
+
+    fn refresh_allow(&mut self, idx: usize) {
+        let ep = &mut self.endpoints[idx];
+        let mut names: Vec<&str> = ep.methods.iter().map(|(m, _)| &**m).collect();
+        if self.options.head_from_get && names.contains(&"GET") && !names.contains(&"HEAD") {
+            names.push("HEAD");
+        }
+        if self.options.handle_options && !names.contains(&"OPTIONS") {
+            names.push("OPTIONS");
+        }
+        ep.allow = names.join(", ").into();
+    }
+
+    /// Every (method, pattern) pair, in insertion order of patterns.
+    pub fn routes(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.endpoints
+            .iter()
+            .flat_map(|e| e.methods.iter().map(move |(m, _)| (&**m, &*e.pattern)))
+    }
+
+    /// Looks up `method` and `path`. See the crate docs for order and cost.
+    #[inline]
+    pub fn lookup<'r, 'p>(&'r self, method: &str, path: &'p str) -> Lookup<'r, 'p, T> {
+        if let Ok(m) = self.tree.at(path) {
+            let ep = &self.endpoints[*m.value];
+            if let Some(value) = ep.find(method, self.options.head_from_get) {
+                return Lookup::Found(Found {
+                    value,
+                    pattern: &ep.pattern,
+                    params: m.params,
+                });
+            }
+            if method == "OPTIONS" && self.options.handle_options {
+                return Lookup::Options { allow: &ep.allow };
+            }
+            return Lookup::MethodNotAllowed { allow: &ep.allow };
+        }
+        self.miss(method, path)
+    }
+
+    #[cold]
+    fn miss<'r, 'p>(&'r self, method: &str, path: &'p str) -> Lookup<'r, 'p, T> {
+        let status = if method == "GET" || method == "HEAD" {
+            301
+        } else {
+            308
+        };
+        if self.options.redirect_trailing_slash && path.len() > 1 {
+            let alt = match path.strip_suffix('/') {
+                Some(p) => p.to_string(),
+                None => format!("{path}/"),
+            };
+            if self.tree.at(&alt).is_ok() {
+                return Lookup::Redirect {
+                    location: alt,
+                    status,
+                };
+            }
+        }
+        if self.options.redirect_fixed_path {
+            let clean = clean_path(path);
+            if clean != path && self.tree.at(&clean).is_ok() {
+                return Lookup::Redirect {
+                    location: clean,
+                    status,
+                };
+            }
+            if let Some(fixed) = self.case_fixed(&clean) {
+                return Lookup::Redirect {
+                    location: fixed,
+                    status,
+                };
+            }
+        }
+        Lookup::NotFound
+    }
+
+    /// The path with the routed pattern's letter case, parameters kept as the client sent them.
+    fn case_fixed(&self, path: &str) -> Option<String> {
+        let lower = path.to_ascii_lowercase();
+        let m = self.folded.at(&lower).ok()?;
+        let pattern = &*self.endpoints[*m.value].pattern;
+        // ASCII folding keeps byte offsets, so each parameter's bytes in `path` sit where they
+        // sit in `lower`.
+        let mut out = String::with_capacity(path.len());
+        let mut rest = pattern;
+        let mut params = m.params.iter();
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let close = rest[open..].find('}')? + open;
+            let (_, v) = params.next()?;
+            let off = v.as_ptr() as usize - lower.as_ptr() as usize;
+            out.push_str(&path[off..off + v.len()]);
+            rest = &rest[close + 1..];
+        }
+        out.push_str(rest);
+        self.tree.at(&out).is_ok().then_some(out)
+    }
+}
+
+impl<T> Endpoint<T> {
+    #[inline]
+    fn find(&self, method: &str, head_from_get: bool) -> Option<&T> {
+        for (m, v) in &self.methods {
+            if &**m == method {
+                return Some(v);
+            }
+        }
+        if head_from_get && method == "HEAD" {
+            return self
+                .methods
+                .iter()
+                .find(|(m, _)| &**m == "GET")
+                .map(|(_, v)| v);
+        }
+        None
+    }
+}
+
+/// Cleans a path the way httprouter does: one leading `/`, no `//`, `.` and `..` resolved,
+/// a trailing `/` kept.
+pub fn clean_path(p: &str) -> String {
+    let trailing = p.len() > 1 && p.ends_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in p.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    let mut out = String::with_capacity(p.len() + 1);
+    for s in &parts {
+        out.push('/');
+        out.push_str(s);
+    }
+    if out.is_empty() || trailing {
+        out.push('/');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found<'r, T: Copy>(
+        r: &'r Router<T>,
+        m: &str,
+        p: &str,
+    ) -> Option<(T, &'r str, Vec<(String, String)>)> {
+        match r.lookup(m, p) {
+            Lookup::Found(f) => Some((
+                *f.value,
+                f.pattern,
+                f.params
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            )),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn static_param_catch_all_and_priority() {
+        let mut r = Router::new();
+        r.insert("GET", "/users", 1).unwrap();
+        r.insert("GET", "/users/{id}", 2).unwrap();
+        r.insert("GET", "/users/new", 3).unwrap();
+        r.insert("GET", "/static/{*path}", 4).unwrap();
+        r.insert("GET", "/files/{name}.json", 5).unwrap();
+        assert_eq!(found(&r, "GET", "/users"), Some((1, "/users", vec![])));
+        assert_eq!(
+            found(&r, "GET", "/users/7"),
+            Some((2, "/users/{id}", vec![("id".into(), "7".into())]))
+        );
+        assert_eq!(
+            found(&r, "GET", "/users/new").unwrap().0,
+            3,
+            "static beats param"
+        );
+        assert_eq!(
+            found(&r, "GET", "/static/css/a.css").unwrap().2,
+            vec![("path".into(), "css/a.css".into())]
+        );
+        assert_eq!(
+            found(&r, "GET", "/files/report.json").unwrap().2,
+            vec![("name".into(), "report".into())]
+        );
+        assert!(matches!(r.lookup("GET", "/users/7/x"), Lookup::NotFound));
+        assert!(matches!(r.lookup("GET", "/nope"), Lookup::NotFound));
+    }
+
+    #[test]
+    fn methods_405_options_and_head() {
+        let mut r = Router::new();
+        r.insert("GET", "/a", 1).unwrap();
+        r.insert("POST", "/a", 2).unwrap();
+        r.insert("PURGE", "/a", 3).unwrap();
+        assert_eq!(found(&r, "POST", "/a").unwrap().0, 2);
+        assert_eq!(
+            found(&r, "PURGE", "/a").unwrap().0,
+            3,
+            "extension methods route too"
+        );
+        assert_eq!(found(&r, "HEAD", "/a").unwrap().0, 1, "HEAD served by GET");
+        match r.lookup("DELETE", "/a") {
+            Lookup::MethodNotAllowed { allow } => {
+                assert_eq!(allow, "GET, POST, PURGE, HEAD, OPTIONS")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            matches!(r.lookup("OPTIONS", "/a"), Lookup::Options { allow } if allow.contains("POST"))
+        );
+        r.set_options(Options {
+            handle_options: false,
+            head_from_get: false,
+            ..Options::default()
+        });
+        assert!(matches!(
+            r.lookup("OPTIONS", "/a"),
+            Lookup::MethodNotAllowed {
+                allow: "GET, POST, PURGE"
+            }
+        ));
+        assert!(matches!(
+            r.lookup("HEAD", "/a"),
+            Lookup::MethodNotAllowed { .. }
+        ));
+        assert!(
+            matches!(r.lookup("get", "/a"), Lookup::MethodNotAllowed { .. }),
+            "methods are case-sensitive"
+        );
+    }
+
+    #[test]
+    fn conflicts_and_invalid_routes_are_errors_naming_both() {
+        let mut r = Router::new();
+        r.insert("GET", "/users/{id}", 1).unwrap();
+        let e = r.insert("GET", "/users/{name}", 2).unwrap_err();
+        assert!(
+            matches!(&e, InsertError::Conflict { route, with } if route == "/users/{name}" && with == "/users/{id}"),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("/users/{name}") && e.to_string().contains("/users/{id}"));
+        let e = r.insert("GET", "/users/{id}", 3).unwrap_err();
+        assert_eq!(e.to_string(), "route GET `/users/{id}` is already defined");
+        assert!(
+            r.insert("POST", "/users/{id}", 3).is_ok(),
+            "another method on the same pattern"
+        );
+        for bad in ["nope", "/a/{*rest}/b", "/{}", "/a/{b", "/{a}{b}"] {
+            assert!(
+                matches!(r.insert("GET", bad, 9), Err(InsertError::Invalid { .. })),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            r.insert("G T", "/x", 9),
+            Err(InsertError::Invalid { .. })
+        ));
+        let many: String = (0..30).map(|i| format!("/{{p{i}}}")).collect();
+        assert!(
+            matches!(r.insert("GET", &many, 9), Err(InsertError::Invalid { .. })),
+            "too many params, no panic"
+        );
+        let ok: String = (0..MAX_PARAMS).map(|i| format!("/x/{{p{i}}}")).collect();
+        r.insert("GET", &ok, 10).unwrap();
+        let path: String = (0..MAX_PARAMS).map(|i| format!("/x/v{i}")).collect();
+        assert_eq!(
+            found(&r, "GET", &path).unwrap().2.len(),
+            MAX_PARAMS,
+            "beyond 3 params still works (spills)"
+        );
+    }
+
+    #[test]
+    fn trailing_slash_and_fixed_path_redirects() {
+        let mut r = Router::new();
+        r.insert("GET", "/users", 1).unwrap();
+        r.insert("POST", "/dir/", 2).unwrap();
+        r.insert("GET", "/Docs/{page}", 3).unwrap();
+        assert!(
+            matches!(r.lookup("GET", "/users/"), Lookup::Redirect { ref location, status: 301 } if location == "/users")
+        );
+        assert!(
+            matches!(r.lookup("POST", "/dir"), Lookup::Redirect { ref location, status: 308 } if location == "/dir/")
+        );
+        assert!(
+            matches!(r.lookup("GET", "/docs/Intro"), Lookup::NotFound),
+            "fixed-path redirect is off by default"
+        );
+        r.set_options(Options {
+            redirect_fixed_path: true,
+            ..Options::default()
+        });
+        assert!(
+            matches!(r.lookup("GET", "/docs/Intro"), Lookup::Redirect { ref location, .. } if location == "/Docs/Intro"),
+            "{:?}",
+            r.lookup("GET", "/docs/Intro")
+        );
+        assert!(
+            matches!(r.lookup("GET", "/a/../users"), Lookup::Redirect { ref location, .. } if location == "/users")
+        );
+        assert!(
+            matches!(r.lookup("GET", "//USERS"), Lookup::Redirect { ref location, .. } if location == "/users")
+        );
+        r.set_options(Options {
+            redirect_trailing_slash: false,
+            ..Options::default()
+        });
+        assert!(matches!(r.lookup("GET", "/users/"), Lookup::NotFound));
+    }
+
+    #[test]
+    fn clean_path_rules() {
+        for (i, o) in [
+            ("", "/"),
+            ("/", "/"),
+            ("a/b", "/a/b"),
+            ("//a//b/", "/a/b/"),
+            ("/a/./b/../c", "/a/c"),
+            ("/../..", "/"),
+            ("/a/..", "/"),
+        ] {
+            assert_eq!(clean_path(i), o, "{i}");
+        }
+    }
+}

@@ -34,7 +34,7 @@ fn main() -> ExitCode {
     let server = strela::Server::builder()
         .bind(SocketAddr::new(args.bind, args.port))
         .workers(workers);
-    let handle = match server.start(strela::endpoints::core) {
+    let handle = match strela::endpoints::routes(server).start() {
         Ok(h) => h,
         Err(e) => {
             eprintln!("strela: cannot listen on {}:{}: {e}", args.bind, args.port);

@@ -20,7 +20,7 @@ use crate::handler::Handler;
 use crate::limits::Limits;
 use crate::pool::BufPool;
 use crate::proto::encode::Response;
-use crate::proto::head::{self, HeaderScratch, Method, Parsed, Request};
+use crate::proto::head::{self, HeaderScratch, Method, Parsed, Request, RequestMeta};
 
 /// Per-worker state the protocol core needs: limits, the date block, the buffer pool and scratch
 /// space reused by every request. One per worker; never shared between threads.
@@ -33,6 +33,9 @@ pub struct Context {
     pub pool: BufPool,
     /// Counters of what this worker's connections did.
     pub stats: Stats,
+    /// Facts for the next request: the worker sets `received` once per event-loop turn and
+    /// `peer` before processing each connection; `id` is advanced per request.
+    pub meta: RequestMeta,
     scratch: Box<HeaderScratch>,
     resp_body: Vec<u8>,
 }
@@ -60,6 +63,7 @@ impl Context {
             limits,
             date: DateCache::now(),
             stats: Stats::default(),
+            meta: RequestMeta::default(),
             scratch: Box::default(),
             resp_body: Vec::with_capacity(1024),
         }
@@ -179,7 +183,13 @@ impl Conn {
             }
             self.need = 0;
 
-            let req = Request::new(&buf[..total], head, head::spans(&cx.scratch, &head));
+            cx.meta.id += 1;
+            let req = Request::new(
+                &buf[..total],
+                head,
+                head::spans(&cx.scratch, &head),
+                &cx.meta,
+            );
             if self.wbuf.capacity() == 0 {
                 self.wbuf = cx.pool.get();
             }

@@ -226,6 +226,16 @@ impl<'a> Response<'a> {
         &self.out[self.headers_start()..]
     }
 
+    /// Forgets the headers and body set so far and goes back to `200 OK` (for middleware that
+    /// replaces a handler's answer, e.g. with a 500 or a 401).
+    pub fn reset(&mut self) {
+        let h = self.headers_start();
+        self.out.truncate(h);
+        self.body = Body::Empty;
+        self.body_buf.clear();
+        self.status(200);
+    }
+
     /// Removes everything this response wrote (a handler failed: its partial answer is dropped).
     pub fn discard(self) {
         self.out.truncate(self.start);

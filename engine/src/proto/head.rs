@@ -6,7 +6,7 @@
 //! ends so that a trickled head is scanned once, not re-parsed on every read.
 //!
 //! Sizes (checked at compile time): [`Span`] 4 bytes, [`HeaderSpan`] 8 bytes, [`Head`] 32 bytes,
-//! [`Request`] 64 bytes.
+//! [`Request`] 80 bytes.
 
 use std::mem::MaybeUninit;
 
@@ -150,7 +150,7 @@ impl Head {
 const _: () = assert!(std::mem::size_of::<Span>() == 4);
 const _: () = assert!(std::mem::size_of::<HeaderSpan>() == 8);
 const _: () = assert!(std::mem::size_of::<Head>() <= 32);
-const _: () = assert!(std::mem::size_of::<Request<'static>>() <= 64);
+const _: () = assert!(std::mem::size_of::<Request<'static>>() <= 80);
 
 /// Per-worker scratch for header spans (one array, reused by every request).
 pub struct HeaderScratch {
@@ -172,18 +172,138 @@ pub struct Request<'a> {
     /// The head followed by the body bytes, as received (the body is `buf[head_len..]`).
     buf: &'a [u8],
     headers: &'a [HeaderSpan],
+    meta: &'a RequestMeta,
+    route: Option<&'a RouteMatch<'a>>,
     head: Head,
+}
+
+/// Per-request facts that are not in the bytes: when it arrived, its id, who sent it, its
+/// deadline. Typed fields, no untyped extension map.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestMeta {
+    /// When the worker woke up with this request's bytes (one clock read per event-loop turn,
+    /// shared by every request handled in that turn).
+    pub received: std::time::Instant,
+    /// Server-unique id: worker index in the top 16 bits, a per-worker sequence below.
+    pub id: u64,
+    /// The client's address, when the connection has one.
+    pub peer: Option<std::net::SocketAddr>,
+    /// When the answer is due, if a deadline applies.
+    pub deadline: Option<std::time::Instant>,
+}
+
+impl Default for RequestMeta {
+    fn default() -> Self {
+        RequestMeta {
+            received: std::time::Instant::now(),
+            id: 0,
+            peer: None,
+            deadline: None,
+        }
+    }
+}
+
+/// The route a request matched: its pattern and parameters (views into the path).
+#[derive(Debug)]
+pub struct RouteMatch<'a> {
+    /// The matched pattern, e.g. `/users/{id}`.
+    pub pattern: &'a str,
+    /// The parameters.
+    pub params: strela_router::Params<'a, 'a>,
 }
 
 impl<'a> Request<'a> {
     /// Builds the view over `buf` (which starts at the head) from a parse result.
     #[inline]
-    pub(crate) fn new(buf: &'a [u8], head: Head, headers: &'a [HeaderSpan]) -> Self {
+    pub(crate) fn new(
+        buf: &'a [u8],
+        head: Head,
+        headers: &'a [HeaderSpan],
+        meta: &'a RequestMeta,
+    ) -> Self {
         debug_assert_eq!(
             buf.len() as u64,
             u64::from(head.head_len) + head.content_length
         );
-        Request { buf, headers, head }
+        Request {
+            buf,
+            headers,
+            meta,
+            route: None,
+            head,
+        }
+    }
+
+    /// The same request with its route match attached (done by the router).
+    #[inline]
+    pub fn with_route<'b>(&self, route: &'b RouteMatch<'b>) -> Request<'b>
+    where
+        'a: 'b,
+    {
+        Request {
+            buf: self.buf,
+            headers: self.headers,
+            meta: self.meta,
+            route: Some(route),
+            head: self.head,
+        }
+    }
+
+    /// A route parameter by name (`{id}` in `/users/{id}`): a raw view into the path, not
+    /// percent-decoded. `None` outside a routed request or for an unknown name.
+    #[inline]
+    pub fn param(&self, name: &str) -> Option<&'a str> {
+        self.route?.params.get(name)
+    }
+
+    /// The matched route pattern, e.g. `/users/{id}`.
+    pub fn route(&self) -> Option<&'a str> {
+        self.route.map(|r| r.pattern)
+    }
+
+    /// The route parameters, in pattern order.
+    pub fn params(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.route.into_iter().flat_map(|r| r.params.iter())
+    }
+
+    /// Arrival time, id, peer address and deadline.
+    #[inline]
+    pub fn meta(&self) -> &'a RequestMeta {
+        self.meta
+    }
+
+    /// The client's address.
+    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        self.meta.peer
+    }
+
+    /// A route parameter parsed as `T`; a missing or unparsable one is a 400, not a 500.
+    pub fn param_as<T: std::str::FromStr>(&self, name: &str) -> Result<T, crate::error::HttpError> {
+        let v = self.param(name).ok_or_else(|| {
+            crate::error::HttpError::bad_request(format!("missing parameter `{name}`"))
+        })?;
+        v.parse()
+            .map_err(|_| crate::error::HttpError::bad_request(format!("bad parameter `{name}`")))
+    }
+
+    /// The body parsed as JSON; a body that is not JSON (or not this shape) is a 400, and a
+    /// `Content-Type` other than `application/json` (when present) a 415.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, crate::error::HttpError> {
+        if let Some(ct) = self.header("content-type") {
+            let essence = ct.split(|&b| b == b';').next().unwrap_or(b"").trim_ascii();
+            if !essence.eq_ignore_ascii_case(b"application/json") {
+                return Err(crate::error::HttpError::unsupported_media_type());
+            }
+        }
+        serde_json::from_slice(self.body())
+            .map_err(|e| crate::error::HttpError::bad_request(format!("bad JSON body: {e}")))
+    }
+
+    /// The first query parameter called `name`, percent-decoded (and `+` as space) only when it
+    /// needs to be: borrowed when the raw value has no escapes. A key present without `=` gives
+    /// `Some("")`. Invalid escapes or non-UTF-8 results give `None` for that pair.
+    pub fn query_param(&self, name: &str) -> Option<std::borrow::Cow<'a, str>> {
+        crate::query::find(self.query(), name)
     }
 
     #[inline]

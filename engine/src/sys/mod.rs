@@ -50,14 +50,15 @@ pub fn local_addr(fd: BorrowedFd<'_>) -> io::Result<SocketAddr> {
 }
 
 /// Accepts one connection: non-blocking, close-on-exec, `TCP_NODELAY` set (responses are
-/// written whole, so Nagle would only add latency). `Ok(None)` means no connection is waiting.
+/// written whole, so Nagle would only add latency), with the peer's address.
+/// `Ok(None)` means no connection is waiting.
 #[inline]
-pub fn accept(listener: BorrowedFd<'_>) -> io::Result<Option<OwnedFd>> {
-    match net::accept_with(listener, SocketFlags::NONBLOCK | SocketFlags::CLOEXEC) {
-        Ok(fd) => {
+pub fn accept(listener: BorrowedFd<'_>) -> io::Result<Option<(OwnedFd, Option<SocketAddr>)>> {
+    match net::acceptfrom_with(listener, SocketFlags::NONBLOCK | SocketFlags::CLOEXEC) {
+        Ok((fd, peer)) => {
             // Best effort: a socket that refuses NODELAY still works.
             let _ = net::sockopt::set_tcp_nodelay(&fd, true);
-            Ok(Some(fd))
+            Ok(Some((fd, peer.and_then(|p| SocketAddr::try_from(p).ok()))))
         }
         Err(Errno::AGAIN) => Ok(None),
         Err(Errno::INTR | Errno::CONNABORTED) => accept(listener),

@@ -140,7 +140,8 @@ pub fn start_with<H: Handler>(handler: H, workers: usize, limits: Limits) -> Ser
         .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .workers(workers)
         .limits(limits)
-        .start(handler)
+        .handler(handler)
+        .start()
         .expect("server starts")
 }
 
