@@ -57,6 +57,12 @@ impl Handler for Chain {
     }
 }
 
+/// `handler` behind `m`, as one handler: middleware for a single route
+/// (`.post("/items", layer(auth.clone(), create))`).
+pub fn layer(m: impl Middleware, handler: impl Handler) -> impl Handler {
+    Chain::new(Box::new(m), Box::new(handler))
+}
+
 // ---- recover -----------------------------------------------------------------------------------
 
 thread_local! {

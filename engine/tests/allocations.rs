@@ -59,9 +59,43 @@ fn steady_state_requests_allocate_nothing() {
         assert_eq!(n, 0, "{} allocations for 17,000 requests", n);
     }
 
+    // Routed: the application API with a parameterised route and the core endpoints.
+    let mut app = strela::app::AppBuilder::new();
+    app.route(
+        "GET",
+        "/users/{id}/posts/{post}",
+        |req: &strela::Request<'_>, res: &mut strela::Response<'_>| {
+            let id = req.param("id").unwrap_or("");
+            let post = req.param("post").unwrap_or("");
+            res.content_type("text/plain").body(id.as_bytes());
+            res.header("X-Post", post);
+        },
+    );
+    app.route("GET", "/plaintext", strela::endpoints::plaintext);
+    let routed: std::sync::Arc<dyn strela::Handler> = std::sync::Arc::from(app.build().unwrap());
+    let mut d = Driver::new(routed);
+    let req = b"GET /users/42/posts/7 HTTP/1.1\r\nHost: t\r\n\r\n";
+    let batch = req.repeat(16);
+    for _ in 0..100 {
+        d.feed(req);
+        d.feed(&batch);
+    }
+    assert_eq!(d.responses().last().unwrap().body, b"42");
+    d.out = Vec::with_capacity(4 << 20);
+    let before = allocs();
+    for _ in 0..1000 {
+        d.feed(req);
+        d.feed(&batch);
+    }
+    let n = allocs() - before;
+    assert_eq!(
+        n, 0,
+        "{n} allocations for 17,000 routed requests with two params"
+    );
+
     // Real sockets: the client reads into a fixed buffer and writes from a static one, so the
     // only allocations counted would be the server's.
-    let srv = start(core, 1);
+    let srv = start_core(1); // the binary's routed configuration
     let mut s = connect(srv.local_addr());
     let batch = GET_PLAIN.repeat(16);
     let mut buf = vec![0u8; 1 << 16];

@@ -7,7 +7,6 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use common::*;
-use strela::endpoints::core;
 
 fn check(r: &Resp, ctype: &str, body: &[u8]) {
     assert_eq!(r.status, 200);
@@ -26,7 +25,7 @@ fn check(r: &Resp, ctype: &str, body: &[u8]) {
 
 #[test]
 fn each_endpoint() {
-    let srv = start(core, 2);
+    let srv = start_core(2);
     let mut s = connect(srv.local_addr());
     check(
         &roundtrip(&mut s, GET_PLAIN),
@@ -47,7 +46,7 @@ fn each_endpoint() {
     assert_eq!(r.status, 404);
     let r = roundtrip(&mut s, b"DELETE /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(r.status, 405);
-    assert_eq!(r.header("allow"), Some("GET, HEAD"));
+    assert_eq!(r.header("allow"), Some("GET, HEAD, OPTIONS"));
     // Still the same connection.
     check(
         &roundtrip(&mut s, GET_PLAIN),
@@ -58,7 +57,7 @@ fn each_endpoint() {
 
 #[test]
 fn pipelined_16_and_256_in_one_write() {
-    let srv = start(core, 1);
+    let srv = start_core(1);
     for n in [16usize, 256] {
         let mut s = connect(srv.local_addr());
         let mut batch = Vec::new();
@@ -84,7 +83,7 @@ fn pipelined_16_and_256_in_one_write() {
 
 #[test]
 fn byte_by_byte_request_is_answered_once() {
-    let srv = start(core, 1);
+    let srv = start_core(1);
     let mut s = connect(srv.local_addr());
     for b in GET_PLAIN {
         s.write_all(std::slice::from_ref(b)).unwrap();
@@ -104,7 +103,7 @@ fn byte_by_byte_request_is_answered_once() {
 
 #[test]
 fn keep_alive_reuse_for_1000_requests() {
-    let srv = start(core, 1);
+    let srv = start_core(1);
     let mut s = connect(srv.local_addr());
     for _ in 0..1000 {
         let r = roundtrip(&mut s, GET_PLAIN);
@@ -115,7 +114,7 @@ fn keep_alive_reuse_for_1000_requests() {
 
 #[test]
 fn http10_closes_and_connection_close_closes() {
-    let srv = start(core, 1);
+    let srv = start_core(1);
     let mut s = connect(srv.local_addr());
     let r = roundtrip(&mut s, b"GET /plaintext HTTP/1.0\r\n\r\n");
     assert_eq!(r.status, 200);
@@ -137,7 +136,7 @@ fn http10_closes_and_connection_close_closes() {
 
 #[test]
 fn malformed_gets_400_close_and_the_server_serves_on() {
-    let srv = start(core, 1);
+    let srv = start_core(1);
     let mut s = connect(srv.local_addr());
     let r = roundtrip(
         &mut s,
@@ -159,7 +158,7 @@ fn malformed_gets_400_close_and_the_server_serves_on() {
 
 #[test]
 fn peer_reset_mid_request_does_not_disturb_others() {
-    let srv = start(core, 1);
+    let srv = start_core(1);
     let mut good = connect(srv.local_addr());
     check(
         &roundtrip(&mut good, GET_PLAIN),
@@ -185,7 +184,7 @@ fn peer_reset_mid_request_does_not_disturb_others() {
 
 #[test]
 fn disconnect_at_any_byte_leaks_nothing() {
-    let srv = start(core, 2);
+    let srv = start_core(2);
     let fds_before = open_fds();
     let mut batch = GET_PLAIN.to_vec();
     batch.extend_from_slice(b"POST /json HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nab");
@@ -211,7 +210,7 @@ fn disconnect_at_any_byte_leaks_nothing() {
 
 #[test]
 fn stop_returns_promptly_with_open_connections() {
-    let srv = start(core, 2);
+    let srv = start_core(2);
     let mut conns: Vec<TcpStream> = (0..10).map(|_| connect(srv.local_addr())).collect();
     for c in conns.iter_mut() {
         assert_eq!(roundtrip(c, GET_PLAIN).status, 200);
@@ -227,7 +226,7 @@ fn stop_returns_promptly_with_open_connections() {
 
 #[test]
 fn workers_share_the_port_and_all_serve() {
-    let srv = start(core, 2);
+    let srv = start_core(2);
     // Many short connections: with SO_REUSEPORT both listeners get some; all must be served.
     for _ in 0..50 {
         let mut s = connect(srv.local_addr());

@@ -438,11 +438,9 @@ pub fn clean_path(p: &str) -> String {
 mod tests {
     use super::*;
 
-    fn found<'r, T: Copy>(
-        r: &'r Router<T>,
-        m: &str,
-        p: &str,
-    ) -> Option<(T, &'r str, Vec<(String, String)>)> {
+    type Hit<'r, T> = (T, &'r str, Vec<(String, String)>);
+
+    fn found<'r, T: Copy>(r: &'r Router<T>, m: &str, p: &str) -> Option<Hit<'r, T>> {
         match r.lookup(m, p) {
             Lookup::Found(f) => Some((
                 *f.value,

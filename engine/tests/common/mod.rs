@@ -145,6 +145,26 @@ pub fn start_with<H: Handler>(handler: H, workers: usize, limits: Limits) -> Ser
         .expect("server starts")
 }
 
+/// The `strela` binary's configuration: the core endpoints as routes on the application API.
+pub fn start_core(workers: usize) -> ServerHandle {
+    strela::endpoints::routes(
+        strela::Server::builder()
+            .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .workers(workers),
+    )
+    .start()
+    .expect("server starts")
+}
+
+/// A server from a builder function, on 127.0.0.1 with an ephemeral port and one worker.
+pub fn start_app(f: impl FnOnce(strela::ServerBuilder) -> strela::ServerBuilder) -> ServerHandle {
+    f(strela::Server::builder()
+        .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .workers(1))
+    .start()
+    .expect("server starts")
+}
+
 pub fn connect(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).expect("connect");
     s.set_nodelay(true).unwrap();
