@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! cargo build --release -p strela-benches --example conn_loop
-//! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out target/release/examples/conn_loop plaintext 16 20000
+//! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out target/release/examples/conn_loop plaintext 16 20000 [routed]
 //! callgrind_annotate /tmp/cg.out | head -30
 //! ```
 //! It prints the request count; divide the total instructions (minus a run with 0 iterations)
@@ -18,6 +18,15 @@ fn main() {
     let path = args.next().unwrap_or_else(|| "plaintext".into());
     let depth: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(16);
     let iters: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(10_000);
+    // "routed": the binary's configuration (router in front); otherwise the plain `core` handler.
+    let routed = args.next().as_deref() == Some("routed");
+    let mut app = strela::app::AppBuilder::new();
+    app.route("GET", "/plaintext", strela::endpoints::plaintext);
+    app.route("GET", "/json", strela::endpoints::json);
+    app.route("GET", "/healthz", strela::endpoints::healthz);
+    let app = app.build().expect("routes");
+    let direct: &dyn strela::Handler = &strela::endpoints::core;
+    let handler: &dyn strela::Handler = if routed { &*app } else { direct };
     let req = format!("GET /{path} HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n");
     let batch = req.repeat(depth);
     let mut cx = Context::new(&Limits::default());
@@ -25,7 +34,7 @@ fn main() {
     let mut total = 0;
     for _ in 0..iters {
         conn.feed(black_box(batch.as_bytes()), &mut cx);
-        total += conn.process(&strela::endpoints::core, &mut cx);
+        total += conn.process(handler, &mut cx);
         let n = conn.output().len();
         black_box(conn.output());
         conn.consume(n);

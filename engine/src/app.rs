@@ -27,7 +27,7 @@ impl Handler for App {
             Lookup::Found(f) => {
                 let m = RouteMatch {
                     pattern: f.pattern,
-                    params: f.params,
+                    params: &f.params,
                 };
                 f.value.call(&req.with_route(&m), res);
             }

@@ -19,8 +19,10 @@
 //! [`MAX_PARAMS`] parameters. Insert never panics.
 //!
 //! # What a lookup costs
-//! One radix-tree walk over the path (matchit), then a scan of that route's methods (a handful of
-//! short string compares). Parameters are zero-copy `&str` views into the path, held inline for
+//! Patterns without parameters are first probed in a table bucketed by length (the path is
+//! compared only with static patterns of its exact length); other paths take one radix-tree walk
+//! (matchit). Then a scan of the route's
+//! methods, each compared as one packed 64-bit word. Parameters are zero-copy `&str` views into the path, held inline for
 //! routes with up to 3 parameters, so such lookups allocate nothing; routes with 4–16 parameters
 //! allocate one small vector. Misses cost the same walk; the optional redirects (trailing slash,
 //! fixed path) allocate the `Location` string, only on that cold path.
@@ -108,9 +110,61 @@ impl fmt::Display for InsertError {
 
 impl std::error::Error for InsertError {}
 
+/// A method token packed for comparison: tokens of up to 8 bytes (every standard method) are
+/// one zero-padded `u64` (tokens never contain NUL, so the packing is unique); longer ones are
+/// marked and compared as strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MethodKey(u64);
+
+const LONG_METHOD: u64 = u64::MAX;
+
+impl MethodKey {
+    #[inline]
+    fn of(m: &str) -> MethodKey {
+        let b = m.as_bytes();
+        if b.len() > 8 {
+            return MethodKey(LONG_METHOD);
+        }
+        let mut w = [0u8; 8];
+        w[..b.len()].copy_from_slice(b);
+        MethodKey(u64::from_le_bytes(w))
+    }
+}
+
+/// Patterns without parameters, bucketed by length: a request path is compared only with the
+/// static patterns of exactly its length (usually zero to three), word-wise. Cheaper than
+/// hashing the path, and no hash-flooding surface: the table never grows at request time.
+#[derive(Default)]
+struct Statics {
+    by_len: Vec<Vec<(Box<[u8]>, usize)>>,
+}
+
+const STATIC_MAX_LEN: usize = 256;
+
+impl Statics {
+    fn insert(&mut self, pattern: &str, idx: usize) {
+        let n = pattern.len();
+        if n < STATIC_MAX_LEN {
+            if self.by_len.len() <= n {
+                self.by_len.resize_with(n + 1, Vec::new);
+            }
+            self.by_len[n].push((pattern.as_bytes().into(), idx));
+        }
+    }
+
+    #[inline]
+    fn get(&self, path: &str) -> Option<usize> {
+        let bucket = self.by_len.get(path.len())?;
+        bucket
+            .iter()
+            .find(|(p, _)| **p == *path.as_bytes())
+            .map(|&(_, i)| i)
+    }
+}
+
 struct Endpoint<T> {
     pattern: Box<str>,
-    methods: Vec<(Box<str>, T)>,
+    methods: Vec<(MethodKey, Box<str>, T)>,
     /// The `Allow` header value, kept current on every insert.
     allow: Box<str>,
 }
@@ -118,6 +172,8 @@ struct Endpoint<T> {
 /// A method-aware router from (method, path) to values of type `T`.
 pub struct Router<T> {
     tree: matchit::Router<usize>,
+    /// Patterns without parameters → endpoint: an exact-match probe before the tree walk.
+    statics: Statics,
     /// Lower-cased patterns → endpoint, for the fixed-path redirect.
     folded: matchit::Router<usize>,
     endpoints: Vec<Endpoint<T>>,
@@ -212,6 +268,7 @@ impl<T> Router<T> {
     pub fn new() -> Self {
         Router {
             tree: matchit::Router::new(),
+            statics: Statics::default(),
             folded: matchit::Router::new(),
             endpoints: Vec::new(),
             options: Options::default(),
@@ -271,6 +328,10 @@ impl<T> Router<T> {
                 // Case-folded copy for the fixed-path redirect; a fold collision (`/A` and `/a`)
                 // only means that redirect picks the first.
                 let _ = self.folded.insert(pattern.to_ascii_lowercase(), idx);
+                // matchit unescapes `{{`/`}}`; keep brace-free patterns only, which match literally.
+                if !pattern.contains(['{', '}']) {
+                    self.statics.insert(pattern, idx);
+                }
                 self.endpoints.push(Endpoint {
                     pattern: pattern.into(),
                     methods: Vec::new(),
@@ -280,20 +341,21 @@ impl<T> Router<T> {
             }
         };
         let ep = &mut self.endpoints[idx];
-        if ep.methods.iter().any(|(m, _)| &**m == method) {
+        if ep.methods.iter().any(|(_, m, _)| &**m == method) {
             return Err(InsertError::Duplicate {
                 method: method.to_string(),
                 route: pattern.to_string(),
             });
         }
-        ep.methods.push((method.into(), value));
+        ep.methods
+            .push((MethodKey::of(method), method.into(), value));
         self.refresh_allow(idx);
         Ok(())
     }
 
     fn refresh_allow(&mut self, idx: usize) {
         let ep = &mut self.endpoints[idx];
-        let mut names: Vec<&str> = ep.methods.iter().map(|(m, _)| &**m).collect();
+        let mut names: Vec<&str> = ep.methods.iter().map(|(_, m, _)| &**m).collect();
         if self.options.head_from_get && names.contains(&"GET") && !names.contains(&"HEAD") {
             names.push("HEAD");
         }
@@ -307,27 +369,31 @@ impl<T> Router<T> {
     pub fn routes(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
         self.endpoints
             .iter()
-            .flat_map(|e| e.methods.iter().map(move |(m, _)| (&**m, &*e.pattern)))
+            .flat_map(|e| e.methods.iter().map(move |(_, m, _)| (&**m, &*e.pattern)))
     }
 
     /// Looks up `method` and `path`. See the crate docs for order and cost.
     #[inline]
     pub fn lookup<'r, 'p>(&'r self, method: &str, path: &'p str) -> Lookup<'r, 'p, T> {
-        if let Ok(m) = self.tree.at(path) {
-            let ep = &self.endpoints[*m.value];
-            if let Some(value) = ep.find(method, self.options.head_from_get) {
-                return Lookup::Found(Found {
-                    value,
-                    pattern: &ep.pattern,
-                    params: m.params,
-                });
-            }
-            if method == "OPTIONS" && self.options.handle_options {
-                return Lookup::Options { allow: &ep.allow };
-            }
-            return Lookup::MethodNotAllowed { allow: &ep.allow };
+        let (idx, params) = match self.statics.get(path) {
+            Some(i) => (i, Params::new()),
+            None => match self.tree.at(path) {
+                Ok(m) => (*m.value, m.params),
+                Err(_) => return self.miss(method, path),
+            },
+        };
+        let ep = &self.endpoints[idx];
+        if let Some(value) = ep.find(method, self.options.head_from_get) {
+            return Lookup::Found(Found {
+                value,
+                pattern: &ep.pattern,
+                params,
+            });
         }
-        self.miss(method, path)
+        if method == "OPTIONS" && self.options.handle_options {
+            return Lookup::Options { allow: &ep.allow };
+        }
+        Lookup::MethodNotAllowed { allow: &ep.allow }
     }
 
     #[cold]
@@ -338,15 +404,31 @@ impl<T> Router<T> {
             308
         };
         if self.options.redirect_trailing_slash && path.len() > 1 {
-            let alt = match path.strip_suffix('/') {
-                Some(p) => p.to_string(),
-                None => format!("{path}/"),
-            };
-            if self.tree.at(&alt).is_ok() {
-                return Lookup::Redirect {
-                    location: alt,
-                    status,
+            // Probe the other form without allocating; build the Location only on a hit.
+            if let Some(p) = path.strip_suffix('/') {
+                if self.tree.at(p).is_ok() {
+                    return Lookup::Redirect {
+                        location: p.to_string(),
+                        status,
+                    };
+                }
+            } else {
+                let mut buf = [0u8; 512];
+                let hit = if path.len() < buf.len() {
+                    buf[..path.len()].copy_from_slice(path.as_bytes());
+                    buf[path.len()] = b'/';
+                    // A valid `&str` plus an ASCII '/' is valid UTF-8.
+                    std::str::from_utf8(&buf[..path.len() + 1])
+                        .is_ok_and(|alt| self.tree.at(alt).is_ok())
+                } else {
+                    self.tree.at(&format!("{path}/")).is_ok()
                 };
+                if hit {
+                    return Lookup::Redirect {
+                        location: format!("{path}/"),
+                        status,
+                    };
+                }
             }
         }
         if self.options.redirect_fixed_path {
@@ -393,17 +475,19 @@ impl<T> Router<T> {
 impl<T> Endpoint<T> {
     #[inline]
     fn find(&self, method: &str, head_from_get: bool) -> Option<&T> {
-        for (m, v) in &self.methods {
-            if &**m == method {
+        let key = MethodKey::of(method);
+        for (k, m, v) in &self.methods {
+            if *k == key && (key.0 != LONG_METHOD || &**m == method) {
                 return Some(v);
             }
         }
-        if head_from_get && method == "HEAD" {
+        if head_from_get && key == MethodKey::of("HEAD") {
+            let get = MethodKey::of("GET");
             return self
                 .methods
                 .iter()
-                .find(|(m, _)| &**m == "GET")
-                .map(|(_, v)| v);
+                .find(|(k, _, _)| *k == get)
+                .map(|(_, _, v)| v);
         }
         None
     }
@@ -482,6 +566,13 @@ mod tests {
         );
         assert!(matches!(r.lookup("GET", "/users/7/x"), Lookup::NotFound));
         assert!(matches!(r.lookup("GET", "/nope"), Lookup::NotFound));
+        let mut r = Router::new();
+        r.insert("GET", "/lit/{{x}}", 1).unwrap();
+        assert_eq!(
+            found(&r, "GET", "/lit/{x}").unwrap().0,
+            1,
+            "escaped braces match literally"
+        );
     }
 
     #[test]

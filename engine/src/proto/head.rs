@@ -204,12 +204,12 @@ impl Default for RequestMeta {
 }
 
 /// The route a request matched: its pattern and parameters (views into the path).
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct RouteMatch<'a> {
     /// The matched pattern, e.g. `/users/{id}`.
     pub pattern: &'a str,
     /// The parameters.
-    pub params: strela_router::Params<'a, 'a>,
+    pub params: &'a strela_router::Params<'a, 'a>,
 }
 
 impl<'a> Request<'a> {
