@@ -619,19 +619,18 @@ impl Report {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(0);
+        let argv: Vec<String> = std::env::args().skip(1).collect();
         let header = format!(
             "{date}; {cores} cores ({cpu}), Linux {}; servers pinned to CPU {}, wrk (1 thread) to CPU {}; \
              {} round(s) × {} s (+{} s warm-up), servers interleaved; \
-             command: `cargo run --release -p strela-benches --bin loadbench -- --duration {} --warmup {} --rounds {}`",
+             command: `cargo run --release -p strela-benches --bin loadbench -- {}`",
             kernel.trim(),
             args.server_cpu,
             args.wrk_cpu,
             args.rounds,
             args.duration,
             args.warmup,
-            args.duration,
-            args.warmup,
-            args.rounds
+            argv.join(" ")
         );
         Report {
             header,
