@@ -136,7 +136,17 @@ impl MethodKey {
 /// hashing the path, and no hash-flooding surface: the table never grows at request time.
 #[derive(Default)]
 struct Statics {
-    by_len: Vec<Vec<(Box<[u8]>, usize)>>,
+    /// Per length: (first 8 bytes as a word, the whole pattern, endpoint).
+    by_len: Vec<Vec<(u64, Box<[u8]>, usize)>>,
+}
+
+/// The first 8 bytes of `b` (zero-padded) as one word: rejects most non-matches in one compare.
+#[inline]
+fn head_word(b: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    let n = b.len().min(8);
+    w[..n].copy_from_slice(&b[..n]);
+    u64::from_le_bytes(w)
 }
 
 const STATIC_MAX_LEN: usize = 256;
@@ -148,17 +158,25 @@ impl Statics {
             if self.by_len.len() <= n {
                 self.by_len.resize_with(n + 1, Vec::new);
             }
-            self.by_len[n].push((pattern.as_bytes().into(), idx));
+            self.by_len[n].push((
+                head_word(pattern.as_bytes()),
+                pattern.as_bytes().into(),
+                idx,
+            ));
         }
     }
 
     #[inline]
     fn get(&self, path: &str) -> Option<usize> {
         let bucket = self.by_len.get(path.len())?;
+        if bucket.is_empty() {
+            return None;
+        }
+        let w = head_word(path.as_bytes());
         bucket
             .iter()
-            .find(|(p, _)| **p == *path.as_bytes())
-            .map(|&(_, i)| i)
+            .find(|(h, p, _)| *h == w && **p == *path.as_bytes())
+            .map(|&(_, _, i)| i)
     }
 }
 
@@ -375,13 +393,22 @@ impl<T> Router<T> {
     /// Looks up `method` and `path`. See the crate docs for order and cost.
     #[inline]
     pub fn lookup<'r, 'p>(&'r self, method: &str, path: &'p str) -> Lookup<'r, 'p, T> {
-        let (idx, params) = match self.statics.get(path) {
-            Some(i) => (i, Params::new()),
-            None => match self.tree.at(path) {
-                Ok(m) => (*m.value, m.params),
-                Err(_) => return self.miss(method, path),
-            },
-        };
+        if let Some(idx) = self.statics.get(path) {
+            return self.resolve(idx, method, Params::new());
+        }
+        match self.tree.at(path) {
+            Ok(m) => self.resolve(*m.value, method, m.params),
+            Err(_) => self.miss(method, path),
+        }
+    }
+
+    #[inline(always)]
+    fn resolve<'r, 'p>(
+        &'r self,
+        idx: usize,
+        method: &str,
+        params: Params<'r, 'p>,
+    ) -> Lookup<'r, 'p, T> {
         let ep = &self.endpoints[idx];
         if let Some(value) = ep.find(method, self.options.head_from_get) {
             return Lookup::Found(Found {
