@@ -136,9 +136,12 @@ impl MethodKey {
 /// hashing the path, and no hash-flooding surface: the table never grows at request time.
 #[derive(Default)]
 struct Statics {
-    /// Per length: (first 8 bytes as a word, the whole pattern, endpoint).
-    by_len: Vec<Vec<(u64, Box<[u8]>, usize)>>,
+    /// Per length: the static patterns of that length.
+    by_len: Vec<Vec<StaticEntry>>,
 }
+
+/// (first 8 bytes as a word, the whole pattern, endpoint index).
+type StaticEntry = (u64, Box<[u8]>, usize);
 
 /// The first 8 bytes of `b` (zero-padded) as one word: rejects most non-matches in one compare.
 #[inline]
