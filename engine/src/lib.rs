@@ -40,6 +40,7 @@ pub mod query;
 pub mod server;
 pub mod slab;
 pub mod sys;
+pub mod timer;
 mod worker;
 
 pub use error::{fallible, HttpError, RequestError};

@@ -27,6 +27,14 @@ pub struct Limits {
     pub buffer_size: usize,
     /// Most idle buffers each worker keeps for reuse; more are freed.
     pub pooled_buffers: usize,
+    /// Time a client has to send a complete request head once it started one (slowloris guard:
+    /// trickling bytes does not extend it). Expiry → `408` and close. Whole seconds, ≥ 1.
+    pub header_timeout: std::time::Duration,
+    /// Time an idle keep-alive connection is kept open. Whole seconds, ≥ 1.
+    pub idle_timeout: std::time::Duration,
+    /// Time a client may leave written responses unread (no write progress) before the
+    /// connection is closed. Whole seconds, ≥ 1.
+    pub write_timeout: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -40,6 +48,9 @@ impl Default for Limits {
             write_high_water: 256 * 1024,
             buffer_size: 8 * 1024,
             pooled_buffers: 1024,
+            header_timeout: std::time::Duration::from_secs(10),
+            idle_timeout: std::time::Duration::from_secs(60),
+            write_timeout: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -54,6 +65,10 @@ impl Limits {
         l.max_conns_per_worker = l.max_conns_per_worker.max(1);
         l.write_high_water = l.write_high_water.max(1024);
         l.buffer_size = l.buffer_size.clamp(512, 1 << 20);
+        let secs = |d: std::time::Duration| std::time::Duration::from_secs(d.as_secs().max(1));
+        l.header_timeout = secs(l.header_timeout);
+        l.idle_timeout = secs(l.idle_timeout);
+        l.write_timeout = secs(l.write_timeout);
         l
     }
 }

@@ -23,6 +23,9 @@ use crate::worker::Worker;
 /// State shared by all workers of one server: read rarely, never on the request path.
 pub(crate) struct Shared {
     pub(crate) stop: AtomicBool,
+    /// Close everything now instead of draining.
+    pub(crate) abort: AtomicBool,
+    pub(crate) drain_timeout: std::time::Duration,
     pub(crate) wakers: Vec<sys::Waker>,
     pub(crate) limits: Limits,
     pub(crate) gauges: Vec<WorkerGauges>,
@@ -36,6 +39,7 @@ pub(crate) struct WorkerGauges {
     pub(crate) connections: AtomicUsize,
     pub(crate) buffers: AtomicUsize,
     pub(crate) requests: AtomicU64,
+    pub(crate) timeouts: AtomicU64,
 }
 
 /// A snapshot of a running server's figures, summed over its workers.
@@ -47,9 +51,16 @@ pub struct ServerStats {
     pub buffers_in_use: usize,
     /// Requests answered since start (by handlers or by the protocol core's error responses).
     pub requests: u64,
+    /// Connections closed by a header, idle or write timeout.
+    pub timeouts: u64,
 }
 
 impl Shared {
+    fn stop_now(&self) {
+        self.abort.store(true, Ordering::Release);
+        self.stop();
+    }
+
     fn stop(&self) {
         self.stop.store(true, Ordering::Release);
         for w in &self.wakers {
@@ -83,6 +94,7 @@ pub struct ServerBuilder {
     workers: usize,
     limits: Limits,
     backlog: i32,
+    drain_timeout: std::time::Duration,
     app: AppBuilder,
 }
 
@@ -109,6 +121,7 @@ impl Server {
             workers: default_workers(),
             limits: Limits::default(),
             backlog: 4096,
+            drain_timeout: std::time::Duration::from_secs(10),
             app: AppBuilder::new(),
         }
     }
@@ -137,6 +150,13 @@ impl ServerBuilder {
     /// Limits for every connection.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// How long a graceful stop waits for in-flight requests before closing everything
+    /// (default 10 s).
+    pub fn drain_timeout(mut self, d: std::time::Duration) -> Self {
+        self.drain_timeout = d;
         self
     }
 
@@ -218,6 +238,8 @@ impl ServerBuilder {
             .collect::<io::Result<Vec<_>>>()?;
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
+            abort: AtomicBool::new(false),
+            drain_timeout: self.drain_timeout,
             wakers,
             limits: self.limits.normalized(),
             gauges: (0..self.workers).map(|_| WorkerGauges::default()).collect(),
@@ -292,6 +314,7 @@ impl ServerHandle {
             st.connections += g.connections.load(Ordering::Relaxed);
             st.buffers_in_use += g.buffers.load(Ordering::Relaxed);
             st.requests += g.requests.load(Ordering::Relaxed);
+            st.timeouts += g.timeouts.load(Ordering::Relaxed);
         }
         st
     }
@@ -301,9 +324,16 @@ impl ServerHandle {
         Stopper(self.shared.clone())
     }
 
-    /// Asks every worker to stop; returns at once. Use [`ServerHandle::join`] to wait.
+    /// Stops gracefully; returns at once (use [`ServerHandle::join`] to wait): listeners close,
+    /// idle connections close, requests being received are finished and answered with
+    /// `Connection: close`, and after the drain timeout whatever is left is closed.
     pub fn stop(&self) {
         self.shared.stop();
+    }
+
+    /// Stops at once: every connection is closed without finishing its request.
+    pub fn stop_now(&self) {
+        self.shared.stop_now();
     }
 
     /// Waits until every worker has stopped; returns the first worker error (a panicking
@@ -330,7 +360,7 @@ impl ServerHandle {
 impl Drop for ServerHandle {
     fn drop(&mut self) {
         if !self.threads.is_empty() {
-            self.shared.stop();
+            self.shared.stop_now();
             let _ = self.join_all();
         }
     }
@@ -341,9 +371,14 @@ impl Drop for ServerHandle {
 pub struct Stopper(Arc<Shared>);
 
 impl Stopper {
-    /// Asks every worker to stop.
+    /// Stops gracefully (see [`ServerHandle::stop`]).
     pub fn stop(&self) {
         self.0.stop();
+    }
+
+    /// Stops at once (see [`ServerHandle::stop_now`]).
+    pub fn stop_now(&self) {
+        self.0.stop_now();
     }
 }
 

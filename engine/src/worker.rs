@@ -1,38 +1,56 @@
 //! One worker thread: its own SO_REUSEPORT listener, its own edge-triggered epoll, a slab of
-//! connections, a buffer pool and the protocol context. Shared-nothing: the only thing workers
-//! share is the stop flag, read once per wake-up.
+//! connections, a buffer pool, a timer wheel and the protocol context. Shared-nothing: the only
+//! thing workers share is the stop flag, read once per wake-up.
 //!
 //! Per readiness event a connection does one read → `process` (answer every complete request) →
 //! one write of the whole batch. A partial write leaves the rest in the connection's write buffer
 //! and is resumed on the next `OUT` edge; while more than `write_high_water` bytes wait, the
 //! worker stops reading from that client and resumes once the client has drained its responses.
+//!
+//! Timeouts (no syscall per request): each connection carries a deadline tick, updated by plain
+//! stores as it moves between states — reading a head (`header_timeout`, started when the head
+//! starts and never extended by trickled bytes), reading a body or idle between requests
+//! (`idle_timeout`), waiting for the client to read responses (`write_timeout`). The wheel holds
+//! one reminder per connection and checks the real deadline when the reminder comes due.
+//!
+//! Stopping is graceful: the listener is closed, idle connections are closed at once, a request
+//! already being received is finished and answered with `Connection: close`, and whatever is
+//! still open when the drain timeout passes is closed.
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::handler::Handler;
 use crate::proto::conn::{Conn, Context};
 use crate::server::Shared;
 use crate::slab::Slab;
 use crate::sys::{self, Poller, ReadOutcome, Ready};
+use crate::timer::Wheel;
 
 const TOKEN_LISTENER: u64 = u64::MAX;
 const TOKEN_WAKER: u64 = u64::MAX - 1;
 /// How long to wait before retrying accept after running out of descriptors.
 const ACCEPT_BACKOFF_MS: u64 = 50;
+/// The event loop wakes at least this often, to advance the timer wheel.
+const TICK_MS: u64 = 250;
 
-/// A connection slot: the socket, the peer address and the protocol state. 112 bytes.
+/// A connection slot: the socket, the peer address, timing and the protocol state. 120 bytes.
 struct Entry {
     fd: OwnedFd,
+    /// When this connection's current timeout expires (worker tick, seconds).
+    deadline: u32,
     peer: Option<std::net::SocketAddr>,
     /// Reading stopped for backpressure; resume after the output drains.
     read_paused: bool,
+    /// The header clock is running: a request head has started and is not complete.
+    in_head: bool,
     conn: Conn,
 }
 
-const _: () = assert!(std::mem::size_of::<Entry>() <= 112);
+const _: () = assert!(std::mem::size_of::<Entry>() <= 120);
 
 pub(crate) struct Worker<H: ?Sized> {
     pub(crate) id: usize,
@@ -44,39 +62,63 @@ pub(crate) struct Worker<H: ?Sized> {
 /// The mutable state of a running worker, split from the poller so events can be iterated while
 /// connections are handled.
 struct State<'h, H: ?Sized> {
-    listener: OwnedFd,
+    listener: Option<OwnedFd>,
     slab: Slab<Entry>,
     cx: Context,
     handler: &'h H,
     accept_paused: bool,
+    wheel: Wheel,
+    start: Instant,
+    tick: u64,
+    due: Vec<u64>,
+    /// Draining since this instant (stop requested).
+    draining: Option<Instant>,
 }
 
 impl<H: Handler + ?Sized> Worker<H> {
-    /// Runs the event loop until the server is stopped. Errors are fatal to the whole server.
+    /// Runs the event loop until the server is stopped and drained. Errors are fatal to the
+    /// whole server.
     pub(crate) fn run(self) -> io::Result<()> {
         let mut poller = Poller::new(1024)?;
         let waker = &self.shared.wakers[self.id];
         poller.add(self.listener.as_fd(), TOKEN_LISTENER, sys::read_interest())?;
         poller.add(waker.as_fd(), TOKEN_WAKER, sys::read_interest())?;
+        let mut cx = Context::new(&self.shared.limits);
+        cx.meta.id = (self.id as u64) << 48;
+        let start = Instant::now();
         let mut st = State {
-            listener: self.listener,
+            listener: Some(self.listener),
             slab: Slab::default(),
-            cx: {
-                let mut cx = Context::new(&self.shared.limits);
-                cx.meta.id = (self.id as u64) << 48;
-                cx
-            },
+            cx,
             handler: &*self.handler,
             accept_paused: false,
+            wheel: Wheel::new(0),
+            start,
+            tick: 0,
+            due: Vec::new(),
+            draining: None,
         };
         loop {
-            if self.shared.stop.load(Ordering::Acquire) {
-                break;
+            if st.draining.is_none() && self.shared.stop.load(Ordering::Acquire) {
+                st.begin_drain();
             }
-            let timeout = st.accept_paused.then_some(ACCEPT_BACKOFF_MS);
-            let n = poller.wait(timeout)?;
+            if let Some(since) = st.draining {
+                if st.slab.is_empty()
+                    || since.elapsed() >= self.shared.drain_timeout
+                    || self.shared.abort.load(Ordering::Acquire)
+                {
+                    break;
+                }
+            }
+            let timeout = if st.accept_paused {
+                ACCEPT_BACKOFF_MS
+            } else {
+                TICK_MS
+            };
+            let n = poller.wait(Some(timeout))?;
+            let now = Instant::now();
             st.cx.date.refresh(sys::coarse_unix_secs());
-            st.cx.meta.received = std::time::Instant::now();
+            st.cx.meta.received = now;
             if st.accept_paused && n == 0 {
                 st.accept_paused = false;
                 st.accept_all(&poller);
@@ -93,6 +135,10 @@ impl<H: Handler + ?Sized> Worker<H> {
                     token => st.on_conn(token, r),
                 }
             }
+            let tick = now.duration_since(st.start).as_secs();
+            if tick > st.tick {
+                st.expire(tick);
+            }
             let g = &self.shared.gauges[self.id];
             g.connections.store(st.slab.len(), Ordering::Relaxed);
             g.buffers.store(st.cx.pool.outstanding(), Ordering::Relaxed);
@@ -100,10 +146,10 @@ impl<H: Handler + ?Sized> Worker<H> {
                 st.cx.stats.requests + st.cx.stats.rejected,
                 Ordering::Relaxed,
             );
+            g.timeouts.store(st.cx.stats.timeouts, Ordering::Relaxed);
         }
-        // Stopping: close every connection and give its buffers back.
-        let tokens = st.slab.tokens();
-        for t in tokens {
+        // Stopped (drained, or the drain timeout passed): close what is left.
+        for t in st.slab.tokens() {
             st.close(t);
         }
         let g = &self.shared.gauges[self.id];
@@ -116,25 +162,35 @@ impl<H: Handler + ?Sized> Worker<H> {
 impl<H: Handler + ?Sized> State<'_, H> {
     fn accept_all(&mut self, poller: &Poller) {
         loop {
-            match sys::accept(self.listener.as_fd()) {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            match sys::accept(listener.as_fd()) {
                 Ok(Some((fd, peer))) => {
                     if self.slab.len() >= self.cx.limits.max_conns_per_worker {
                         drop(fd); // over the limit: refuse by closing at once
                         continue;
                     }
-                    let token = self.slab.insert(Entry {
+                    // A new connection has `header_timeout` to send its first request.
+                    let deadline = self.deadline(self.cx.limits.header_timeout);
+                    let entry = Entry {
                         fd,
+                        deadline,
                         peer,
                         read_paused: false,
+                        in_head: true,
                         conn: Conn::new(),
-                    });
+                    };
+                    let token = self.slab.insert(entry);
                     let registered = match self.slab.get_mut(token) {
                         Some(e) => poller
                             .add(e.fd.as_fd(), token, sys::conn_interest())
                             .is_ok(),
                         None => false,
                     };
-                    if !registered {
+                    if registered {
+                        self.wheel.schedule(token, u64::from(deadline));
+                    } else {
                         self.close(token);
                     }
                 }
@@ -170,8 +226,8 @@ impl<H: Handler + ?Sized> State<'_, H> {
         }
         if r.readable {
             self.read_ready(token, r.peer_closed);
-        } else if e.conn.is_done() {
-            self.close(token);
+        } else {
+            self.settle(token);
         }
     }
 
@@ -209,10 +265,81 @@ impl<H: Handler + ?Sized> State<'_, H> {
                 Err(_) => break false,
             }
         };
-        if !alive || e.conn.is_done() {
-            self.close(token);
+        if alive {
+            self.settle(token);
         } else {
-            e.conn.release_idle(&mut cx.pool);
+            self.close(token);
+        }
+    }
+
+    /// After activity: close a finished connection, otherwise give back idle buffers and set the
+    /// deadline for the state it is in now.
+    #[inline]
+    fn settle(&mut self, token: u64) {
+        let Some(e) = self.slab.get_mut(token) else {
+            return;
+        };
+        let idle = !e.conn.mid_request() && !e.conn.has_output();
+        if e.conn.is_done() || (idle && self.draining.is_some()) {
+            self.close(token);
+            return;
+        }
+        e.conn.release_idle(&mut self.cx.pool);
+        let l = &self.cx.limits;
+        // Ticks are whole seconds: +1 so a timeout never fires early (it fires within
+        // [timeout, timeout + 1 s + one loop turn]).
+        let after = |d: std::time::Duration| (self.tick + d.as_secs() + 1) as u32;
+        if e.conn.has_output() {
+            e.in_head = false;
+            e.deadline = after(l.write_timeout);
+        } else if e.conn.reading_head() {
+            if !e.in_head {
+                e.in_head = true; // the header clock starts now and is not extended by trickling
+                e.deadline = after(l.header_timeout);
+            }
+        } else {
+            e.in_head = false;
+            e.deadline = after(l.idle_timeout);
+        }
+    }
+
+    fn deadline(&self, d: std::time::Duration) -> u32 {
+        (self.tick + d.as_secs() + 1) as u32
+    }
+
+    /// Advances the wheel to `tick` and expires connections whose deadline has passed.
+    fn expire(&mut self, tick: u64) {
+        self.tick = tick;
+        let mut due = std::mem::take(&mut self.due);
+        self.wheel.advance(tick, &mut due);
+        for token in due.drain(..) {
+            let Some(e) = self.slab.get_mut(token) else {
+                continue;
+            };
+            if u64::from(e.deadline) > tick {
+                self.wheel.schedule(token, u64::from(e.deadline));
+                continue;
+            }
+            self.cx.stats.timeouts += 1;
+            if e.in_head && e.conn.mid_request() && !e.conn.has_output() {
+                // Best effort: tell a slow client why (one write attempt, then close).
+                e.conn.timeout_response(&mut self.cx);
+                let _ = flush(e);
+            }
+            self.close(token);
+        }
+        self.due = due;
+    }
+
+    /// Stop accepting; answer what every connection has already sent (a request on the wire
+    /// when the stop came is answered, with `Connection: close`); close the idle ones. The rest
+    /// finish their current request.
+    fn begin_drain(&mut self) {
+        self.draining = Some(Instant::now());
+        self.cx.draining = true;
+        self.listener = None; // closing the listener removes it from epoll
+        for t in self.slab.tokens() {
+            self.read_ready(t, false); // ends in settle(), which closes idle connections
         }
     }
 

@@ -1,10 +1,14 @@
 //! The `strela` binary: serves the core endpoints (`/plaintext`, `/json`, `/healthz`).
 //! A thin user of the library; mimalloc is its global allocator (feature `mimalloc`).
+//!
+//! Exit codes: 0 stopped cleanly (SIGINT/SIGTERM, drained); 1 could not listen, or a worker
+//! failed; 2 bad command line; 130 a second signal cut the drain short.
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
 use clap::Parser;
+use signal_hook::consts::{SIGINT, SIGTERM};
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
@@ -41,13 +45,37 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // SIGINT/SIGTERM: drain (stop accepting, finish requests in progress, close idle
+    // connections, exit 0); a second signal exits at once with 130.
+    let stopper = handle.stopper();
+    match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
+        Ok(mut signals) => {
+            std::thread::spawn(move || {
+                let mut seen = 0;
+                for sig in signals.forever() {
+                    seen += 1;
+                    if seen == 1 {
+                        eprintln!("strela: signal {sig}: draining (send it again to exit at once)");
+                        stopper.stop();
+                    } else {
+                        eprintln!("strela: second signal: exiting now");
+                        std::process::exit(130);
+                    }
+                }
+            });
+        }
+        Err(e) => eprintln!("strela: cannot install signal handlers ({e})"),
+    }
     eprintln!(
         "strela {} listening on http://{} with {workers} worker(s)",
         env!("CARGO_PKG_VERSION"),
         handle.local_addr()
     );
     match handle.join() {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            eprintln!("strela: stopped");
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("strela: worker failed: {e}");
             ExitCode::from(1)

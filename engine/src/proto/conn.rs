@@ -36,6 +36,8 @@ pub struct Context {
     /// Facts for the next request: the worker sets `received` once per event-loop turn and
     /// `peer` before processing each connection; `id` is advanced per request.
     pub meta: RequestMeta,
+    /// The server is shutting down: responses carry `Connection: close`.
+    pub draining: bool,
     scratch: Box<HeaderScratch>,
     resp_body: Vec<u8>,
 }
@@ -49,6 +51,8 @@ pub struct Stats {
     pub rejected: u64,
     /// Handlers that panicked (each answered 500, connection closed, worker unharmed).
     pub panics: u64,
+    /// Connections closed by a timeout (header, idle or write).
+    pub timeouts: u64,
     /// Times httparse was run on a head (complete or not): shows that a trickled head is not
     /// re-parsed on every read.
     pub head_parses: u64,
@@ -64,6 +68,7 @@ impl Context {
             date: DateCache::now(),
             stats: Stats::default(),
             meta: RequestMeta::default(),
+            draining: false,
             scratch: Box::default(),
             resp_body: Vec::with_capacity(1024),
         }
@@ -205,7 +210,7 @@ impl Conn {
                 self.fail(500, cx);
                 continue;
             }
-            let keep_alive = req.keep_alive() && !res.will_close();
+            let keep_alive = req.keep_alive() && !res.will_close() && !cx.draining;
             res.finish(keep_alive, head.version);
             cx.stats.requests += 1;
             self.rpos = (start + total) as u32;
@@ -293,6 +298,17 @@ impl Conn {
     #[inline]
     pub fn wants_read(&self, limits: &Limits) -> bool {
         !self.is_closing() && self.output().len() < limits.write_high_water
+    }
+
+    /// Whether a request head has started and is not complete yet (the header timeout applies).
+    #[inline]
+    pub fn reading_head(&self) -> bool {
+        self.mid_request() && self.need == 0
+    }
+
+    /// Answers `408 Request Timeout` and closes (the head did not arrive in time).
+    pub fn timeout_response(&mut self, cx: &mut Context) {
+        self.fail(408, cx);
     }
 
     /// Whether bytes of an unfinished request are buffered (mid-head or mid-body).
