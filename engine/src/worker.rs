@@ -37,7 +37,7 @@ const ACCEPT_BACKOFF_MS: u64 = 50;
 /// The event loop wakes at least this often, to advance the timer wheel.
 const TICK_MS: u64 = 250;
 
-/// A connection slot: the socket, the peer address, timing and the protocol state. 120 bytes.
+/// A connection slot: the socket, the peer address, timing and the protocol state. 128 bytes.
 struct Entry {
     fd: OwnedFd,
     /// When this connection's current timeout expires (worker tick, seconds).
@@ -50,7 +50,7 @@ struct Entry {
     conn: Conn,
 }
 
-const _: () = assert!(std::mem::size_of::<Entry>() <= 120);
+const _: () = assert!(std::mem::size_of::<Entry>() <= 128);
 
 pub(crate) struct Worker<H: ?Sized> {
     pub(crate) id: usize,

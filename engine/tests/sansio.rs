@@ -313,3 +313,22 @@ fn a_panicking_handler_gets_500_and_close_and_leaves_no_partial_output() {
     assert_eq!(d.cx.stats.panics, 1);
     assert!(d.conn.is_done());
 }
+
+#[test]
+fn chunked_body_is_decoded_in_place_and_framing_stays_right() {
+    let mut d = Driver::new(echo);
+    let mut stream = b"POST /e HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    stream.extend_from_slice(b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer: x\r\n\r\n");
+    stream.extend_from_slice(GET_PLAIN);
+    // Byte by byte, then whole: the same two answers.
+    for b in &stream {
+        d.feed(std::slice::from_ref(b));
+    }
+    let r = d.responses();
+    assert_eq!(r.len(), 2);
+    assert_eq!(r[0].body, b"hello world");
+    assert_eq!(r[1].status, 200);
+    let mut whole = Driver::new(echo);
+    whole.feed(&stream);
+    assert_eq!(whole.out, d.out);
+}

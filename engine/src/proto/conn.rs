@@ -10,7 +10,7 @@
 //! the head (memchr), and httparse runs again only when it is there.
 //!
 //! Buffers come from the worker's [`BufPool`] and go back as soon as the connection is idle: an
-//! idle keep-alive connection holds no buffer. `Conn` is 72 bytes.
+//! idle keep-alive connection holds no buffer. `Conn` is 80 bytes.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -19,6 +19,7 @@ use crate::error::RequestError;
 use crate::handler::Handler;
 use crate::limits::Limits;
 use crate::pool::BufPool;
+use crate::proto::body::{self, ChunkedDecoder, Progress};
 use crate::proto::encode::Response;
 use crate::proto::head::{self, HeaderScratch, Method, Parsed, Request, RequestMeta};
 
@@ -92,9 +93,11 @@ pub struct Conn {
     /// Bytes of `wbuf` already written.
     wpos: u32,
     flags: u8,
+    /// A chunked body in progress across reads (boxed: most connections never need one).
+    chunked: Option<Box<ChunkedDecoder>>,
 }
 
-const _: () = assert!(std::mem::size_of::<Conn>() <= 72);
+const _: () = assert!(std::mem::size_of::<Conn>() <= 80);
 
 impl Conn {
     /// A new connection with no buffers.
@@ -179,14 +182,41 @@ impl Conn {
                 }
             };
             self.scan = 0;
+            let mut head = head;
             let head_len = head.head_len as usize;
-            // Bounded by Limits::max_body_bytes (≤ usize) in parse_head.
-            let total = head_len + head.content_length as usize;
-            if buf.len() < total {
-                self.need = total as u32;
-                break;
-            }
+            // Bytes the whole message takes in the buffer, and the body's length once decoded.
+            let consumed = if head.is_chunked() {
+                let mut dec = self.chunked.take().map(|b| *b).unwrap_or_default();
+                match dec.advance(&buf[head_len..], cx.limits.max_body_bytes as u64) {
+                    Ok(Progress::Done { encoded, .. }) => head_len + encoded,
+                    Ok(Progress::Partial) => {
+                        self.chunked = Some(Box::new(dec));
+                        self.need = (buf.len() + 1) as u32; // wait for more bytes
+                        break;
+                    }
+                    Err(e) => {
+                        self.reject(e, cx);
+                        answered += 1;
+                        continue;
+                    }
+                }
+            } else {
+                // Bounded by Limits::max_body_bytes (≤ usize) in parse_head.
+                let total = head_len + head.content_length as usize;
+                if buf.len() < total {
+                    self.need = total as u32;
+                    break;
+                }
+                total
+            };
             self.need = 0;
+            if head.is_chunked() {
+                // Complete and validated: move the chunks' data together, in the read buffer.
+                let body = &mut self.rbuf[start + head_len..start + consumed];
+                head.content_length = body::decode_in_place(body) as u64;
+            }
+            let buf = &self.rbuf[start..];
+            let total = head_len + head.content_length as usize;
 
             cx.meta.id += 1;
             let req = Request::new(
@@ -213,7 +243,7 @@ impl Conn {
             let keep_alive = req.keep_alive() && !res.will_close() && !cx.draining;
             res.finish(keep_alive, head.version);
             cx.stats.requests += 1;
-            self.rpos = (start + total) as u32;
+            self.rpos = (start + consumed) as u32;
             if !keep_alive {
                 self.flags |= C_CLOSE;
             }
@@ -249,6 +279,7 @@ impl Conn {
         self.rpos = self.rbuf.len() as u32;
         self.scan = 0;
         self.need = 0;
+        self.chunked = None;
     }
 
     /// Response bytes waiting to be written.

@@ -119,6 +119,7 @@ pub enum Version {
 
 pub(crate) const F_KEEP_ALIVE: u8 = 1; // the connection persists after this request
 pub(crate) const F_HAS_QUERY: u8 = 2;
+pub(crate) const F_CHUNKED: u8 = 4; // the body is chunked (Transfer-Encoding: chunked)
 
 /// Everything about a parsed head except the borrowed slices: what the connection keeps between
 /// parsing and answering. Copy, 32 bytes.
@@ -141,9 +142,15 @@ impl Head {
         self.head_len as usize
     }
 
-    /// The declared body length (0 without `Content-Length`).
+    /// The declared body length (0 without `Content-Length`; for a chunked body, 0 until it is
+    /// decoded, then the decoded length).
     pub fn content_length(&self) -> u64 {
         self.content_length
+    }
+
+    /// Whether the body is chunked.
+    pub fn is_chunked(&self) -> bool {
+        self.flags & F_CHUNKED != 0
     }
 }
 
@@ -489,7 +496,10 @@ pub fn parse_head(
     let mut conn_close = false;
     let mut conn_keep_alive = false;
     let mut hosts = 0u32;
-    let mut chunked_or_te = false;
+    let mut te_seen = false;
+    let mut te_chunked_last = false;
+    let mut te_chunked_count = 0u32;
+    let mut te_other = false;
     let n = req.headers.len();
     for (slot, h) in scratch.spans.iter_mut().zip(req.headers.iter()) {
         *slot = HeaderSpan {
@@ -517,13 +527,41 @@ pub fn parse_head(
                 }
                 content_length = Some(v);
             }
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => chunked_or_te = true,
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                te_seen = true;
+                for coding in h.value.split(|&b| b == b',') {
+                    let c = coding.trim_ascii();
+                    if c.is_empty() {
+                        continue;
+                    }
+                    if c.eq_ignore_ascii_case(b"chunked") {
+                        te_chunked_count += 1;
+                        te_chunked_last = true;
+                    } else {
+                        te_other = true;
+                        te_chunked_last = false;
+                    }
+                }
+            }
             _ => {}
         }
     }
-    if chunked_or_te {
-        // Chunked request bodies arrive with the hardening work; until then refuse clearly.
-        return Err(RequestError::NotImplemented);
+    if te_seen {
+        // RFC 9112 §6.1–6.3: framing in doubt → 400 and close; a coding we do not implement → 501.
+        if content_length.is_some() || version == Version::Http10 {
+            return Err(RequestError::Malformed);
+        }
+        if !te_chunked_last || te_chunked_count != 1 {
+            return Err(if te_chunked_count == 0 && te_other {
+                RequestError::NotImplemented
+            } else {
+                RequestError::Malformed
+            });
+        }
+        if te_other {
+            return Err(RequestError::NotImplemented);
+        }
+        flags |= F_CHUNKED;
     }
     if (version == Version::Http11 && hosts != 1) || hosts > 1 {
         return Err(RequestError::BadHost);

@@ -2,11 +2,13 @@
 //!
 //! - [`head`]: request-head parsing into the zero-copy [`Request`](head::Request) view.
 //! - [`encode`]: the [`Response`](encode::Response) a handler fills and its encoding.
-//! - [`conn`]: the connection state machine tying both to pooled buffers.
+//! - [`body`]: chunked request bodies (strict, incremental, decoded in place).
+//! - [`conn`]: the connection state machine tying them to pooled buffers.
 //!
 //! Nothing here reaches `sys` or the worker: tests, benches and fuzzers drive [`conn::Conn`]
 //! directly.
 
+pub mod body;
 pub mod conn;
 pub mod encode;
 pub mod head;
