@@ -616,7 +616,17 @@ fn version_error(buf: &[u8]) -> RequestError {
     let line = buf[..line_end]
         .strip_suffix(b"\r")
         .unwrap_or(&buf[..line_end]);
-    let version = line.rsplit(|&b| b == b' ').next().unwrap_or(b"");
+    // Exactly `method SP target SP version`; anything else is a malformed line, not a version.
+    let mut parts = line.split(|&b| b == b' ');
+    let (_, _, version, extra) = (
+        parts.next(),
+        parts.next(),
+        parts.next().unwrap_or(b""),
+        parts.next(),
+    );
+    if extra.is_some() {
+        return RequestError::Malformed;
+    }
     match version {
         [b'H', b'T', b'T', b'P', b'/', maj, b'.', min]
             if maj.is_ascii_digit() && min.is_ascii_digit() =>
