@@ -21,6 +21,8 @@ pub enum RequestError {
     NotImplemented,
     /// HTTP/1.1 request without exactly one `Host` header.
     BadHost,
+    /// An `Expect` other than `100-continue`.
+    ExpectationFailed,
 }
 
 impl RequestError {
@@ -35,6 +37,7 @@ impl RequestError {
             RequestError::BodyTooLarge => 413,
             RequestError::NotImplemented => 501,
             RequestError::VersionNotSupported => 505,
+            RequestError::ExpectationFailed => 417,
         }
     }
 
@@ -49,6 +52,7 @@ impl RequestError {
             RequestError::BodyTooLarge => "body_too_large",
             RequestError::NotImplemented => "not_implemented",
             RequestError::BadHost => "bad_host",
+            RequestError::ExpectationFailed => "expectation_failed",
         }
     }
 }

@@ -18,7 +18,8 @@ pub struct Limits {
     pub max_uri_bytes: usize,
     /// Largest request body, in bytes. Beyond → 413 and close.
     pub max_body_bytes: usize,
-    /// Most open connections per worker; connections beyond it are accepted and closed at once.
+    /// Most open connections per worker; a connection beyond it is accepted, answered
+    /// `503 Service Unavailable` with `Retry-After: 1`, and closed.
     pub max_conns_per_worker: usize,
     /// Once this many response bytes wait unsent on a connection, strela stops reading from it
     /// until the client has read them (backpressure for clients that pipeline but never read).

@@ -34,6 +34,8 @@ const TOKEN_LISTENER: u64 = u64::MAX;
 const TOKEN_WAKER: u64 = u64::MAX - 1;
 /// How long to wait before retrying accept after running out of descriptors.
 const ACCEPT_BACKOFF_MS: u64 = 50;
+/// The answer to a connection beyond `max_conns_per_worker`.
+const OVERLOADED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nServer: strela\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 /// The event loop wakes at least this often, to advance the timer wheel.
 const TICK_MS: u64 = 250;
 
@@ -168,7 +170,11 @@ impl<H: Handler + ?Sized> State<'_, H> {
             match sys::accept(listener.as_fd()) {
                 Ok(Some((fd, peer))) => {
                     if self.slab.len() >= self.cx.limits.max_conns_per_worker {
-                        drop(fd); // over the limit: refuse by closing at once
+                        // Over the limit: accept, answer 503 in one best-effort write, close.
+                        // (Not accepting would leave clients hanging in the backlog.)
+                        let _ = sys::write(fd.as_fd(), OVERLOADED);
+                        self.cx.stats.rejected += 1;
+                        drop(fd);
                         continue;
                     }
                     // A new connection has `header_timeout` to send its first request.

@@ -219,3 +219,74 @@ fn the_drain_timeout_bounds_a_stop() {
     );
     assert!(closed_by_server(&mut stuck));
 }
+
+#[test]
+fn expect_100_continue_gets_100_before_the_body() {
+    let srv = start_with(
+        |req: &strela::Request<'_>, res: &mut strela::Response<'_>| {
+            res.body(req.body());
+        },
+        1,
+        Limits::default(),
+    );
+    let mut s = connect(srv.local_addr());
+    s.write_all(
+        b"POST /u HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+    )
+    .unwrap();
+    let mut b = [0u8; 64];
+    let n = s.read(&mut b).unwrap();
+    assert_eq!(&b[..n], b"HTTP/1.1 100 Continue\r\n\r\n");
+    s.write_all(b"hello").unwrap();
+    let r = read_responses(&mut s, 1).pop().unwrap();
+    assert_eq!((r.status, r.body_str()), (200, "hello"));
+    // A body that is already there gets no 100; an unknown expectation gets 417.
+    let r = roundtrip(
+        &mut s,
+        b"POST /u HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nok",
+    );
+    assert_eq!((r.status, r.body_str()), (200, "ok"));
+    let r = roundtrip(
+        &mut s,
+        b"POST /u HTTP/1.1\r\nHost: t\r\nExpect: teapot\r\nContent-Length: 2\r\n\r\nok",
+    );
+    assert_eq!(r.status, 417);
+    // Over the body limit: 413 at once, no 100.
+    let mut s = connect(srv.local_addr());
+    let r = roundtrip(
+        &mut s,
+        b"POST /u HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 99999999\r\n\r\n",
+    );
+    assert_eq!(r.status, 413);
+}
+
+#[test]
+fn connections_beyond_the_limit_get_503() {
+    let limits = Limits {
+        max_conns_per_worker: 2,
+        ..Limits::default()
+    };
+    let srv = start_with(strela::endpoints::core, 1, limits);
+    let mut a = connect(srv.local_addr());
+    let mut b = connect(srv.local_addr());
+    assert_eq!(roundtrip(&mut a, GET_PLAIN).status, 200);
+    assert_eq!(roundtrip(&mut b, GET_PLAIN).status, 200);
+    let mut c = connect(srv.local_addr());
+    let (got, _) = read_to_close(&mut c);
+    assert!(
+        got.starts_with(b"HTTP/1.1 503 ") && got.windows(14).any(|w| w == b"Retry-After: 1"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    drop(a);
+    assert!(eventually(Duration::from_secs(2), || srv
+        .stats()
+        .connections
+        == 1));
+    let mut d = connect(srv.local_addr());
+    assert_eq!(
+        roundtrip(&mut d, GET_PLAIN).status,
+        200,
+        "room again once a connection closed"
+    );
+}

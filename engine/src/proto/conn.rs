@@ -78,6 +78,7 @@ impl Context {
 
 const C_CLOSE: u8 = 1; // answer nothing more; close once the output is written
 const C_EOF: u8 = 2; // the peer closed its sending side
+const C_CONTINUED: u8 = 4; // "100 Continue" was sent for the request in progress
 
 /// One HTTP/1.1 connection's protocol state and buffers.
 #[derive(Debug, Default)]
@@ -192,6 +193,7 @@ impl Conn {
                     Ok(Progress::Partial) => {
                         self.chunked = Some(Box::new(dec));
                         self.need = (buf.len() + 1) as u32; // wait for more bytes
+                        self.send_continue(&head, cx);
                         break;
                     }
                     Err(e) => {
@@ -205,10 +207,12 @@ impl Conn {
                 let total = head_len + head.content_length as usize;
                 if buf.len() < total {
                     self.need = total as u32;
+                    self.send_continue(&head, cx);
                     break;
                 }
                 total
             };
+            self.flags &= !C_CONTINUED;
             self.need = 0;
             if head.is_chunked() {
                 // Complete and validated: move the chunks' data together, in the read buffer.
@@ -254,6 +258,20 @@ impl Conn {
             self.scan = 0;
         }
         answered
+    }
+
+    /// `Expect: 100-continue` and the body is still to come: tell the client to send it (once per
+    /// request). strela reads every body for its handler, so the answer is always "continue";
+    /// a body over the limit was already refused with 413 from its Content-Length.
+    fn send_continue(&mut self, head: &head::Head, cx: &mut Context) {
+        if head.expects_continue() && self.flags & C_CONTINUED == 0 {
+            self.flags |= C_CONTINUED;
+            if self.wbuf.capacity() == 0 {
+                self.wbuf = cx.pool.get();
+            }
+            self.wbuf
+                .extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+        }
     }
 
     /// Answers a request the core refused: its status, a one-line body, and close.

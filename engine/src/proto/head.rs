@@ -120,6 +120,7 @@ pub enum Version {
 pub(crate) const F_KEEP_ALIVE: u8 = 1; // the connection persists after this request
 pub(crate) const F_HAS_QUERY: u8 = 2;
 pub(crate) const F_CHUNKED: u8 = 4; // the body is chunked (Transfer-Encoding: chunked)
+pub(crate) const F_EXPECT_CONTINUE: u8 = 8; // Expect: 100-continue
 
 /// Everything about a parsed head except the borrowed slices: what the connection keeps between
 /// parsing and answering. Copy, 32 bytes.
@@ -151,6 +152,11 @@ impl Head {
     /// Whether the body is chunked.
     pub fn is_chunked(&self) -> bool {
         self.flags & F_CHUNKED != 0
+    }
+
+    /// Whether the client sent `Expect: 100-continue` (and waits for a `100` before the body).
+    pub fn expects_continue(&self) -> bool {
+        self.flags & F_EXPECT_CONTINUE != 0 && self.version == Version::Http11
     }
 }
 
@@ -510,6 +516,14 @@ pub fn parse_head(
         // Framing headers, matched by length first so ordinary headers cost one compare.
         match name.len() {
             4 if name.eq_ignore_ascii_case(b"host") => hosts += 1,
+            6 if name.eq_ignore_ascii_case(b"expect") => {
+                // RFC 9110 §10.1.1: 100-continue is the only expectation; others → 417.
+                if h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue") {
+                    flags |= F_EXPECT_CONTINUE;
+                } else {
+                    return Err(RequestError::ExpectationFailed);
+                }
+            }
             10 if name.eq_ignore_ascii_case(b"connection") => {
                 for token in h.value.split(|&b| b == b',') {
                     let t = token.trim_ascii();
