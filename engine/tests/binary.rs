@@ -24,7 +24,10 @@ fn spawn(args: &[&str]) -> (std::process::Child, u16) {
         .and_then(|a| a.rsplit(':').next())
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("unexpected startup line: {line}"));
-    assert!(line.contains("with 2 worker(s)"), "{line}");
+    assert!(
+        line.contains("with 2 worker(s)") && line.contains("fd limit"),
+        "{line}"
+    );
     (child, port)
 }
 

@@ -31,6 +31,8 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // Every connection is a descriptor: take the hard limit, not the usual 1,024 soft limit.
+    let fds = strela::sys::raise_fd_limit();
     let workers = args
         .workers
         .unwrap_or_else(strela::server::default_workers)
@@ -67,7 +69,7 @@ fn main() -> ExitCode {
         Err(e) => eprintln!("strela: cannot install signal handlers ({e})"),
     }
     eprintln!(
-        "strela {} listening on http://{} with {workers} worker(s)",
+        "strela {} listening on http://{} with {workers} worker(s), fd limit {fds}",
         env!("CARGO_PKG_VERSION"),
         handle.local_addr()
     );
