@@ -25,9 +25,7 @@ pub fn request(data: &[u8]) {
         other => panic!("strela accepted a head httparse did not: {other:?}"),
     };
     assert_eq!(n, head.head_len(), "head length");
-    // Rebuild the view through the public sans-IO path to compare field by field.
-    let meta = strela::RequestMeta::default();
-    let _ = meta;
+    // Run the head through the public sans-IO path and compare the view field by field.
     let mut cx = Context::new(&limits);
     let mut conn = Conn::new();
     let want_method = r.method.unwrap().to_string();
@@ -54,8 +52,9 @@ pub fn request(data: &[u8]) {
         assert_eq!(got, want_headers);
         res.body_static(b"");
     };
-    // Only the head goes in (a body may be incomplete); the handler runs only for a full request.
-    conn.feed(data, &mut cx);
+    // Only this head goes in (not what follows it, which may be another request); with a body
+    // declared the request is incomplete and the handler does not run, which is fine.
+    conn.feed(&data[..n], &mut cx);
     conn.process(&checker, &mut cx);
 }
 
@@ -93,7 +92,7 @@ pub fn reference_chunked(input: &[u8], limit: u64) -> Result<Option<(usize, Vec<
                 return Err(());
             }
             if let Some(&b) = input.get(i + digits) {
-                if b != b';' {
+                if b != b';' && b != b'\r' {
                     return Err(());
                 }
             }
@@ -113,12 +112,12 @@ pub fn reference_chunked(input: &[u8], limit: u64) -> Result<Option<(usize, Vec<
         if size == 0 {
             // trailers until an empty line
             loop {
+                if matches!(input.get(i), Some(b' ' | b'\t')) {
+                    return Err(()); // obs-fold in trailers
+                }
                 let Some(cr) = line(i)? else { return Ok(None) };
                 if cr == i {
                     return Ok(Some((cr + 2, out)));
-                }
-                if matches!(input[i], b' ' | b'\t') {
-                    return Err(());
                 }
                 i = cr + 2;
             }
