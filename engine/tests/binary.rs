@@ -1,35 +1,12 @@
 //! The `strela` binary itself: flags, the startup line, and SIGTERM draining with zero failed
 //! requests among those already sent.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-fn spawn(args: &[&str]) -> (std::process::Child, u16) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strela"))
-        .args(args)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the strela binary runs");
-    let mut line = String::new();
-    BufReader::new(child.stderr.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    // "strela 0.1.0 listening on http://127.0.0.1:PORT with N worker(s)"
-    let port = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|a| a.rsplit(':').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected startup line: {line}"));
-    assert!(
-        line.contains("with 2 worker(s)") && line.contains("fd limit"),
-        "{line}"
-    );
-    (child, port)
-}
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 fn read_response(s: &mut TcpStream) -> String {
     let mut buf = Vec::new();
@@ -48,7 +25,11 @@ fn read_response(s: &mut TcpStream) -> String {
 
 #[test]
 fn sigterm_answers_requests_already_sent_then_exits_0() {
-    let (mut child, port) = spawn(&["--bind", "127.0.0.1", "--port", "0", "--workers", "2"]);
+    let (mut child, port, line) = common::spawn_binary("", 2);
+    assert!(
+        line.contains("with 2 worker(s)") && line.contains("fd limit"),
+        "{line}"
+    );
     let req = b"GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n";
     let mut conns: Vec<TcpStream> = (0..50)
         .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())

@@ -3,36 +3,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Starts the binary through `sh` (to set limits first); returns it and its port.
 fn spawn_binary(prelude: &str) -> (Child, u16) {
-    let cmd = format!(
-        "{prelude} exec {} --bind 127.0.0.1 --port 0 --workers 1",
-        env!("CARGO_BIN_EXE_strela")
-    );
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stderr.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|a| a.rsplit(':').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("startup line: {line}"));
+    let (child, port, _) = common::spawn_binary(prelude, 1);
     (child, port)
 }
 

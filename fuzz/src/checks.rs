@@ -122,7 +122,7 @@ pub fn reference_chunked(input: &[u8], limit: u64) -> Result<Option<(usize, Vec<
                 i = cr + 2;
             }
         }
-        if out.len() as u64 + size > limit {
+        if (out.len() as u64).saturating_add(size) > limit {
             return Err(());
         }
         let size = size as usize;

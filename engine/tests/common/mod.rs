@@ -233,3 +233,32 @@ pub fn open_fds() -> usize {
 
 pub const GET_PLAIN: &[u8] = b"GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n";
 pub const GET_JSON: &[u8] = b"GET /json HTTP/1.1\r\nHost: t\r\n\r\n";
+
+/// Starts the `strela` binary through `sh` (so `prelude` can set limits first) on 127.0.0.1
+/// with an ephemeral port; returns the child, its port and its startup line.
+pub fn spawn_binary(prelude: &str, workers: usize) -> (std::process::Child, u16, String) {
+    use std::io::BufRead;
+    let cmd = format!(
+        "{prelude} exec {} --bind 127.0.0.1 --port 0 --workers {workers}",
+        env!("CARGO_BIN_EXE_strela")
+    );
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the strela binary runs");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stderr.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    // "strela 0.1.0 listening on http://127.0.0.1:PORT with N worker(s), fd limit L"
+    let port = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|a| a.rsplit(':').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected startup line: {line}"));
+    (child, port, line)
+}
