@@ -153,6 +153,21 @@ impl Conn {
             if start == len {
                 break;
             }
+            // Empty lines before a request line are skipped here, incrementally (RFC 9112 §2.2),
+            // so the blank-line search below never mistakes them for the end of a head.
+            if self.scan == 0 && self.need == 0 {
+                match self.rbuf[start..] {
+                    [b'\r', b'\n', ..] => {
+                        self.rpos += 2;
+                        continue;
+                    }
+                    [b'\n', ..] => {
+                        self.rpos += 1;
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
             let buf = &self.rbuf[start..];
             if self.need != 0 && buf.len() < self.need as usize {
                 break; // still waiting for the body

@@ -467,6 +467,16 @@ pub fn parse_head(
                 None => Ok(Parsed::Partial),
             };
         }
+        // A head is judged only once it is terminated (or too long): httparse can spot some
+        // errors before the blank line, but a connection that only scans new bytes for the
+        // blank line would see them later, so deciding early would make the answer depend on
+        // how the bytes were split (the connection fuzzer's split-invariance property).
+        Err(_) if find_head_end(buf, 0).is_none() => {
+            return match partial_limit(buf, 0, limits) {
+                Some(e) => Err(e),
+                None => Ok(Parsed::Partial),
+            };
+        }
         Err(httparse::Error::TooManyHeaders) => return Err(RequestError::HeadTooLarge),
         Err(httparse::Error::Version) => return Err(version_error(buf)),
         Err(_) => return Err(RequestError::Malformed),
