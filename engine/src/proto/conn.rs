@@ -165,6 +165,7 @@ impl Conn {
                         self.rpos += 1;
                         continue;
                     }
+                    [b'\r'] => break, // an empty line or not: the next byte decides
                     _ => {}
                 }
             }
