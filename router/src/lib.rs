@@ -260,28 +260,31 @@ pub enum Lookup<'r, 'p, T> {
     NotFound,
 }
 
+/// Whether `b` is a `tchar` (RFC 9110 §5.6.2): the bytes allowed in method names and header
+/// field names. Shared with the engine's header checks.
+pub const fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'.'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'|'
+                | b'~'
+        )
+}
+
 fn is_token(m: &str) -> bool {
-    !m.is_empty()
-        && m.bytes().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'!' | b'#'
-                        | b'$'
-                        | b'%'
-                        | b'&'
-                        | b'\''
-                        | b'*'
-                        | b'+'
-                        | b'-'
-                        | b'.'
-                        | b'^'
-                        | b'_'
-                        | b'`'
-                        | b'|'
-                        | b'~'
-                )
-        })
+    !m.is_empty() && m.bytes().all(is_tchar)
 }
 
 impl<T> Router<T> {

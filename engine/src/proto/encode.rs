@@ -352,24 +352,7 @@ static CLASS: [u8; 256] = {
     while b < 256 {
         let c = b as u8;
         let value_ok = c == b'\t' || (c >= 0x20 && c != 0x7f);
-        let token = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'!' | b'#'
-                    | b'$'
-                    | b'%'
-                    | b'&'
-                    | b'\''
-                    | b'*'
-                    | b'+'
-                    | b'-'
-                    | b'.'
-                    | b'^'
-                    | b'_'
-                    | b'`'
-                    | b'|'
-                    | b'~'
-            );
+        let token = strela_router::is_tchar(c);
         t[b] = (value_ok as u8) | ((token as u8) << 1);
         b += 1;
     }
