@@ -2,7 +2,7 @@
 //! /plaintext and /json, one request and a 16-request pipelined batch (what wrk sends per write).
 //! No sockets: this is the user-space cost per request that every load-bench figure contains.
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{Criterion, Throughput};
 use std::hint::black_box;
 use strela::proto::conn::{Conn, Context};
 use strela::Limits;
@@ -37,9 +37,4 @@ fn bench(c: &mut Criterion) {
     run(c, "json", JSON, 16);
 }
 
-criterion_group! {
-    name = benches;
-    config = strela_benches::quick();
-    targets = bench
-}
-criterion_main!(benches);
+strela_benches::bench_main!(bench);

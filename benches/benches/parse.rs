@@ -8,7 +8,7 @@
 //! Cases: one typical request, a 16-request pipelined batch (parsed one after another), and a
 //! request with 30 headers.
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use strela::proto::head::{parse_head, HeaderScratch, Parsed};
 use strela::Limits;
@@ -112,9 +112,4 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group! {
-    name = benches;
-    config = strela_benches::quick();
-    targets = bench
-}
-criterion_main!(benches);
+strela_benches::bench_main!(bench);

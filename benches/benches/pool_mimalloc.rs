@@ -1,7 +1,5 @@
 //! pool with mimalloc as the global allocator (the `strela` binary's allocator).
 
-use criterion::{criterion_group, criterion_main};
-
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -11,9 +9,4 @@ fn bench(c: &mut Criterion) {
     pool_bench(c, "mimalloc");
 }
 
-criterion_group! {
-    name = benches;
-    config = strela_benches::quick();
-    targets = bench
-}
-criterion_main!(benches);
+strela_benches::bench_main!(bench);

@@ -7,7 +7,7 @@
 //! - `date/cache_hit`: reading the pre-rendered block in the same second (a compare).
 //! - `date/format_each_time`: rendering the IMF-fixdate from the clock for every response.
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{Criterion, Throughput};
 use std::hint::black_box;
 use strela::date::{format_imf_fixdate, unix_now, DateCache};
 use strela::{Response, Version};
@@ -64,9 +64,4 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group! {
-    name = benches;
-    config = strela_benches::quick();
-    targets = bench
-}
-criterion_main!(benches);
+strela_benches::bench_main!(bench);

@@ -3,7 +3,7 @@
 //! and a miss. strela-router adds the method lookup (a scan of the route's methods) on top of
 //! matchit's tree walk; target ≤ 10 % overhead.
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{Criterion, Throughput};
 use std::hint::black_box;
 use strela_router::{Lookup, Router};
 
@@ -37,9 +37,4 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group! {
-    name = benches;
-    config = strela_benches::quick();
-    targets = bench
-}
-criterion_main!(benches);
+strela_benches::bench_main!(bench);

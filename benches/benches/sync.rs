@@ -3,7 +3,7 @@
 //! With 1 thread this is the bare cost of the instruction; with 2 threads on the 2 cores the
 //! shared counters bounce their cache line between cores while the per-worker ones do not.
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{Criterion, Throughput};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
@@ -94,9 +94,4 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group! {
-    name = benches;
-    config = strela_benches::quick();
-    targets = bench
-}
-criterion_main!(benches);
+strela_benches::bench_main!(bench);

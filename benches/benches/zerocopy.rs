@@ -2,7 +2,7 @@
 //! buffer (strela's `Request`) vs copying them into owned `String`s (what a request type with
 //! owned fields costs per request).
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{Criterion, Throughput};
 use std::hint::black_box;
 use strela::proto::conn::{Conn, Context};
 use strela::{Limits, Request, Response};
@@ -63,9 +63,4 @@ fn bench(c: &mut Criterion) {
     run(c, "owned_strings", owned);
 }
 
-criterion_group! {
-    name = benches;
-    config = strela_benches::quick();
-    targets = bench
-}
-criterion_main!(benches);
+strela_benches::bench_main!(bench);

@@ -4,6 +4,20 @@
 
 use std::time::Duration;
 
+/// `criterion_group!` + `criterion_main!` with [`quick`] as the configuration: the two lines
+/// every suite ends with.
+#[macro_export]
+macro_rules! bench_main {
+    ($($target:path),+ $(,)?) => {
+        criterion::criterion_group! {
+            name = benches;
+            config = $crate::quick();
+            targets = $($target),+
+        }
+        criterion::criterion_main!(benches);
+    };
+}
+
 /// The criterion configuration every suite uses: short warm-up and measurement so the whole
 /// suite stays well under ten minutes on two cores, enough samples for stable medians.
 pub fn quick() -> criterion::Criterion {

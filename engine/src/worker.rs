@@ -292,25 +292,22 @@ impl<H: Handler + ?Sized> State<'_, H> {
         }
         e.conn.release_idle(&mut self.cx.pool);
         let l = &self.cx.limits;
-        // Ticks are whole seconds: +1 so a timeout never fires early (it fires within
-        // [timeout, timeout + 1 s + one loop turn]).
-        let after = |d: std::time::Duration| (self.tick + d.as_secs() + 1) as u32;
         if e.conn.has_output() {
             e.in_head = false;
-            e.deadline = after(l.write_timeout);
+            e.deadline = deadline_after(self.tick, l.write_timeout);
         } else if e.conn.reading_head() {
             if !e.in_head {
                 e.in_head = true; // the header clock starts now and is not extended by trickling
-                e.deadline = after(l.header_timeout);
+                e.deadline = deadline_after(self.tick, l.header_timeout);
             }
         } else {
             e.in_head = false;
-            e.deadline = after(l.idle_timeout);
+            e.deadline = deadline_after(self.tick, l.idle_timeout);
         }
     }
 
     fn deadline(&self, d: std::time::Duration) -> u32 {
-        (self.tick + d.as_secs() + 1) as u32
+        deadline_after(self.tick, d)
     }
 
     /// Advances the wheel to `tick` and expires connections whose deadline has passed.
@@ -355,6 +352,13 @@ impl<H: Handler + ?Sized> State<'_, H> {
             drop(e.fd); // closing the fd removes it from the epoll set
         }
     }
+}
+
+/// The tick by which a timeout of `d` started at `tick` has passed. Ticks are whole seconds: +1
+/// so a timeout never fires early (it fires within [d, d + 1 s + one loop turn]).
+#[inline]
+fn deadline_after(tick: u64, d: std::time::Duration) -> u32 {
+    (tick + d.as_secs() + 1) as u32
 }
 
 /// Writes pending output until done or the socket is full.

@@ -26,6 +26,20 @@ enum Body {
     Owned(Vec<u8>),
 }
 
+impl Body {
+    /// The body's bytes; `scratch` is where a `Scratch` body lives.
+    #[inline]
+    fn bytes<'s>(&'s self, scratch: &'s [u8]) -> &'s [u8] {
+        match self {
+            Body::Empty => &[],
+            Body::Static(b) => b,
+            Body::Scratch => scratch,
+            Body::Bytes(b) => b,
+            Body::Owned(v) => v,
+        }
+    }
+}
+
 const R_CLOSE: u8 = 1;
 const R_HEAD: u8 = 2;
 const OK_LINE_LEN: u16 = 17; // "HTTP/1.1 200 OK\r\n"
@@ -212,13 +226,7 @@ impl<'a> Response<'a> {
 
     /// The body bytes set so far.
     pub fn body_bytes_ref(&self) -> &[u8] {
-        match &self.body {
-            Body::Empty => &[],
-            Body::Static(b) => b,
-            Body::Scratch => self.body_buf,
-            Body::Bytes(b) => b,
-            Body::Owned(v) => v,
-        }
+        self.body.bytes(self.body_buf)
     }
 
     /// The extra header lines set so far (`Name: value\r\n` each).
@@ -246,13 +254,7 @@ impl<'a> Response<'a> {
     #[inline]
     pub fn finish(self, keep_alive: bool, version: Version) {
         let status = self.status;
-        let body: &[u8] = match &self.body {
-            Body::Empty => &[],
-            Body::Static(b) => b,
-            Body::Scratch => self.body_buf,
-            Body::Bytes(b) => b,
-            Body::Owned(v) => v,
-        };
+        let body = self.body.bytes(self.body_buf);
         let has_body = !(status < 200 || status == 204 || status == 304);
         let send_body = has_body && self.flags & R_HEAD == 0;
         let out = self.out;
