@@ -80,6 +80,16 @@ const C_CLOSE: u8 = 1; // answer nothing more; close once the output is written
 const C_EOF: u8 = 2; // the peer closed its sending side
 const C_CONTINUED: u8 = 4; // "100 Continue" was sent for the request in progress
 
+/// Length of an empty line (`CRLF` or bare `LF`) at the start of `b`, if there is one.
+#[cold]
+fn skip_empty_line(b: &[u8]) -> Option<usize> {
+    match b {
+        [b'\r', b'\n', ..] => Some(2),
+        [b'\n', ..] => Some(1),
+        _ => None,
+    }
+}
+
 /// One HTTP/1.1 connection's protocol state and buffers.
 #[derive(Debug, Default)]
 pub struct Conn {
@@ -155,18 +165,15 @@ impl Conn {
             }
             // Empty lines before a request line are skipped here, incrementally (RFC 9112 §2.2),
             // so the blank-line search below never mistakes them for the end of a head.
-            if self.scan == 0 && self.need == 0 {
-                match self.rbuf[start..] {
-                    [b'\r', b'\n', ..] => {
-                        self.rpos += 2;
+            // One byte compare on the common path; the skipping itself is cold.
+            if self.scan == 0 && self.need == 0 && matches!(self.rbuf[start], b'\r' | b'\n') {
+                match skip_empty_line(&self.rbuf[start..]) {
+                    Some(n) => {
+                        self.rpos += n as u32;
                         continue;
                     }
-                    [b'\n', ..] => {
-                        self.rpos += 1;
-                        continue;
-                    }
-                    [b'\r'] => break, // an empty line or not: the next byte decides
-                    _ => {}
+                    None if self.rbuf.len() - start == 1 => break, // a lone CR: the next byte decides
+                    None => {}
                 }
             }
             let buf = &self.rbuf[start..];
