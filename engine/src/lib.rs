@@ -29,6 +29,7 @@
 
 pub mod app;
 pub mod date;
+pub mod defer;
 pub mod endpoints;
 pub mod error;
 pub mod handler;
@@ -43,6 +44,7 @@ pub mod sys;
 pub mod timer;
 mod worker;
 
+pub use defer::{BlockingPool, CancelToken, Deferred, Reply};
 pub use error::{fallible, HttpError, RequestError};
 pub use handler::Handler;
 pub use limits::Limits;

@@ -36,6 +36,12 @@ pub struct Limits {
     /// Time a client may leave written responses unread (no write progress) before the
     /// connection is closed. Whole seconds, ≥ 1.
     pub write_timeout: std::time::Duration,
+    /// Default deadline of a deferred request, counted from when its bytes were read; per route
+    /// with the `Deadline` middleware. Expiry → `504` and the completion is discarded. ≥ 1 ms.
+    pub deferred_timeout: std::time::Duration,
+    /// Most deferred requests in flight per worker; beyond it a deferral is refused with `503`
+    /// and `Retry-After: 1`. ≥ 1.
+    pub max_deferred: usize,
 }
 
 impl Default for Limits {
@@ -52,6 +58,8 @@ impl Default for Limits {
             header_timeout: std::time::Duration::from_secs(10),
             idle_timeout: std::time::Duration::from_secs(60),
             write_timeout: std::time::Duration::from_secs(30),
+            deferred_timeout: std::time::Duration::from_secs(30),
+            max_deferred: 10_000,
         }
     }
 }
@@ -70,6 +78,8 @@ impl Limits {
         l.header_timeout = secs(l.header_timeout);
         l.idle_timeout = secs(l.idle_timeout);
         l.write_timeout = secs(l.write_timeout);
+        l.deferred_timeout = l.deferred_timeout.max(std::time::Duration::from_millis(1));
+        l.max_deferred = l.max_deferred.max(1);
         l
     }
 }

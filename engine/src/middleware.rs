@@ -9,6 +9,7 @@
 //!   counted, never waited for.
 //! - [`Timing`]: a `Server-Timing: app;dur=<ms>` header.
 //! - [`RequestId`]: echoes a valid incoming `X-Request-Id` or sets one from the request's id.
+//! - [`Deadline`]: the deadline of deferred requests on a route.
 //! - [`BearerAuth`] / [`BasicAuth`]: 401 with `WWW-Authenticate` unless the credentials match.
 
 use std::cell::{Cell, RefCell};
@@ -308,6 +309,19 @@ impl Middleware for Timing {
             b'0' + (frac % 10) as u8,
         ]);
         res.header("Server-Timing", &v[..n + 3]);
+    }
+}
+
+/// Sets the deadline of deferred requests on the routes it wraps (the global default is
+/// `Limits::deferred_timeout`): `.get("/report", layer(Deadline(Duration::from_secs(2)), report))`.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline(pub std::time::Duration);
+
+impl Middleware for Deadline {
+    #[inline]
+    fn call(&self, req: &Request<'_>, res: &mut Response<'_>, next: &dyn Handler) {
+        res.set_deadline(self.0);
+        next.call(req, res)
     }
 }
 

@@ -40,6 +40,8 @@ pub(crate) struct WorkerGauges {
     pub(crate) buffers: AtomicUsize,
     pub(crate) requests: AtomicU64,
     pub(crate) timeouts: AtomicU64,
+    pub(crate) deferred: AtomicUsize,
+    pub(crate) deferred_live: AtomicUsize,
 }
 
 /// A snapshot of a running server's figures, summed over its workers.
@@ -53,6 +55,11 @@ pub struct ServerStats {
     pub requests: u64,
     /// Connections closed by a header, idle or write timeout.
     pub timeouts: u64,
+    /// Deferred requests waiting for their completion.
+    pub deferred_in_flight: usize,
+    /// Deferred-response handles and slots alive (0 once all are answered and dropped: a leak
+    /// check).
+    pub deferred_live: usize,
 }
 
 impl Shared {
@@ -315,6 +322,8 @@ impl ServerHandle {
             st.buffers_in_use += g.buffers.load(Ordering::Relaxed);
             st.requests += g.requests.load(Ordering::Relaxed);
             st.timeouts += g.timeouts.load(Ordering::Relaxed);
+            st.deferred_in_flight += g.deferred.load(Ordering::Relaxed);
+            st.deferred_live += g.deferred_live.load(Ordering::Relaxed);
         }
         st
     }

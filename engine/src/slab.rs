@@ -87,6 +87,18 @@ impl<T> Slab<T> {
         }
     }
 
+    /// Shared access to the value for `token` (see [`Slab::get_mut`]).
+    #[inline]
+    pub fn get(&self, token: u64) -> Option<&T> {
+        let (idx, gen) = ((token & 0xffff_ffff) as usize, (token >> 32) as u32);
+        let s = self.chunks.get(idx >> CHUNK_BITS)?.get(idx & (CHUNK - 1))?;
+        if s.gen == gen {
+            s.value.as_ref()
+        } else {
+            None
+        }
+    }
+
     /// Removes and returns the value for `token`.
     pub fn remove(&mut self, token: u64) -> Option<T> {
         let (idx, gen) = ((token & 0xffff_ffff) as usize, (token >> 32) as u32);

@@ -13,6 +13,15 @@
 //! (`idle_timeout`), waiting for the client to read responses (`write_timeout`). The wheel holds
 //! one reminder per connection and checks the real deadline when the reminder comes due.
 //!
+//! Deferred responses come back through the worker's inbox: a completing thread posts the reply
+//! and writes the worker's eventfd (only if the inbox was empty); the worker takes the whole inbox,
+//! hands each reply to its connection (which keeps request order) and flushes each touched
+//! connection once. Deferred deadlines sit in a heap in the context, and the poll timeout is cut
+//! short to the earliest of them, so a missed deadline is answered within a millisecond or so.
+//! A client that goes away (EOF or hang-up) while deferred answers are owed is treated as gone:
+//! the connection closes and the requests' cancellation flags are set, as Go's net/http cancels a
+//! request's context when its connection closes.
+//!
 //! Stopping is graceful: the listener is closed, idle connections are closed at once, a request
 //! already being received is finished and answered with `Connection: close`, and whatever is
 //! still open when the drain timeout passes is closed.
@@ -23,6 +32,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::defer::{Done, Inbox};
 use crate::handler::Handler;
 use crate::proto::conn::{Conn, Context};
 use crate::server::Shared;
@@ -75,6 +85,9 @@ struct State<'h, H: ?Sized> {
     due: Vec<u64>,
     /// Draining since this instant (stop requested).
     draining: Option<Instant>,
+    /// Completions taken from the inbox, and connections they touched (reused buffers).
+    done: Vec<Done>,
+    touched: Vec<u64>,
 }
 
 impl<H: Handler + ?Sized> Worker<H> {
@@ -85,7 +98,12 @@ impl<H: Handler + ?Sized> Worker<H> {
         let waker = &self.shared.wakers[self.id];
         poller.add(self.listener.as_fd(), TOKEN_LISTENER, sys::read_interest())?;
         poller.add(waker.as_fd(), TOKEN_WAKER, sys::read_interest())?;
-        let mut cx = Context::new(&self.shared.limits);
+        let inbox = {
+            let shared = self.shared.clone();
+            let id = self.id;
+            Arc::new(Inbox::new(move || shared.wakers[id].wake()))
+        };
+        let mut cx = Context::with_inbox(&self.shared.limits, inbox.clone());
         cx.meta.id = (self.id as u64) << 48;
         let start = Instant::now();
         let mut st = State {
@@ -99,6 +117,8 @@ impl<H: Handler + ?Sized> Worker<H> {
             tick: 0,
             due: Vec::new(),
             draining: None,
+            done: Vec::new(),
+            touched: Vec::new(),
         };
         loop {
             if st.draining.is_none() && self.shared.stop.load(Ordering::Acquire) {
@@ -112,11 +132,15 @@ impl<H: Handler + ?Sized> Worker<H> {
                     break;
                 }
             }
-            let timeout = if st.accept_paused {
+            let mut timeout = if st.accept_paused {
                 ACCEPT_BACKOFF_MS
             } else {
                 TICK_MS
             };
+            if let Some(at) = st.cx.next_deadline() {
+                let left = at.saturating_duration_since(Instant::now());
+                timeout = timeout.min(left.as_millis() as u64 + 1);
+            }
             let n = poller.wait(Some(timeout))?;
             let now = Instant::now();
             st.cx.date.refresh(sys::coarse_unix_secs());
@@ -133,9 +157,15 @@ impl<H: Handler + ?Sized> Worker<H> {
                             st.accept_all(&poller)
                         }
                     }
-                    TOKEN_WAKER => waker.drain(),
+                    TOKEN_WAKER => {
+                        waker.drain();
+                        st.take_completions();
+                    }
                     token => st.on_conn(token, r),
                 }
+            }
+            if st.cx.next_deadline().is_some_and(|at| at <= now) {
+                st.expire_deferred(now);
             }
             let tick = now.duration_since(st.start).as_secs();
             if tick > st.tick {
@@ -149,6 +179,8 @@ impl<H: Handler + ?Sized> Worker<H> {
                 Ordering::Relaxed,
             );
             g.timeouts.store(st.cx.stats.timeouts, Ordering::Relaxed);
+            g.deferred.store(st.cx.deferred, Ordering::Relaxed);
+            g.deferred_live.store(inbox.live(), Ordering::Relaxed);
         }
         // Stopped (drained, or the drain timeout passed): close what is left.
         for t in st.slab.tokens() {
@@ -157,6 +189,8 @@ impl<H: Handler + ?Sized> Worker<H> {
         let g = &self.shared.gauges[self.id];
         g.connections.store(st.slab.len(), Ordering::Relaxed);
         g.buffers.store(st.cx.pool.outstanding(), Ordering::Relaxed);
+        g.deferred.store(st.cx.deferred, Ordering::Relaxed);
+        g.deferred_live.store(inbox.live(), Ordering::Relaxed);
         Ok(())
     }
 }
@@ -216,7 +250,8 @@ impl<H: Handler + ?Sized> State<'_, H> {
         let Some(e) = self.slab.get_mut(token) else {
             return;
         };
-        if r.error {
+        if r.error || (r.peer_closed && e.conn.has_pending()) {
+            // Gone while deferred answers are owed: cancel them (see the module docs).
             self.close(token);
             return;
         }
@@ -255,6 +290,7 @@ impl<H: Handler + ?Sized> State<'_, H> {
             match outcome {
                 Ok(ReadOutcome::Data { full, .. }) => {
                     cx.meta.peer = e.peer;
+                    cx.token = token;
                     e.conn.process(self.handler, cx);
                     if flush(e).is_err() {
                         break false;
@@ -285,8 +321,9 @@ impl<H: Handler + ?Sized> State<'_, H> {
         let Some(e) = self.slab.get_mut(token) else {
             return;
         };
-        let idle = !e.conn.mid_request() && !e.conn.has_output();
-        if e.conn.is_done() || (idle && self.draining.is_some()) {
+        let pending = e.conn.has_pending();
+        let idle = !e.conn.mid_request() && !e.conn.has_output() && !pending;
+        if e.conn.is_done() || (idle && self.draining.is_some()) || (pending && e.conn.saw_eof()) {
             self.close(token);
             return;
         }
@@ -319,6 +356,11 @@ impl<H: Handler + ?Sized> State<'_, H> {
             let Some(e) = self.slab.get_mut(token) else {
                 continue;
             };
+            if e.conn.has_pending() && !e.conn.has_output() {
+                // Waiting for our own deferred answers, not for the client: the deferred
+                // deadlines govern, not the idle timeout.
+                e.deadline = deadline_after(tick, self.cx.limits.idle_timeout);
+            }
             if u64::from(e.deadline) > tick {
                 self.wheel.schedule(token, u64::from(e.deadline));
                 continue;
@@ -346,9 +388,71 @@ impl<H: Handler + ?Sized> State<'_, H> {
         }
     }
 
+    /// Hands every completed deferred reply in the inbox to its connection, then writes and
+    /// settles each touched connection once.
+    fn take_completions(&mut self) {
+        let mut done = std::mem::take(&mut self.done);
+        self.cx.take_completions(&mut done);
+        for d in done.drain(..) {
+            if let Some(e) = self.slab.get_mut(d.token) {
+                if e.conn.complete(d.seq, d.reply, &mut self.cx) {
+                    self.touched.push(d.token);
+                }
+            }
+        }
+        self.done = done;
+        self.after_completions();
+        let slab = &self.slab;
+        self.cx
+            .prune_deadlines(|token, seq| slab.get(token).is_some_and(|e| e.conn.is_waiting(seq)));
+    }
+
+    /// Answers `504` for deferred requests whose deadline has passed.
+    #[cold]
+    fn expire_deferred(&mut self, now: Instant) {
+        while let Some((token, seq)) = self.cx.pop_expired(now) {
+            if let Some(e) = self.slab.get_mut(token) {
+                if e.conn.expire_deferred(seq, &mut self.cx) {
+                    self.touched.push(token);
+                }
+            }
+        }
+        self.after_completions();
+    }
+
+    /// After deferred answers moved: dispatch requests that waited for room in the queue,
+    /// write, resume reading a connection that was paused, settle.
+    fn after_completions(&mut self) {
+        let mut touched = std::mem::take(&mut self.touched);
+        touched.sort_unstable();
+        touched.dedup();
+        for &token in &touched {
+            let Some(e) = self.slab.get_mut(token) else {
+                continue;
+            };
+            if e.conn.mid_request() && !e.conn.is_closing() {
+                self.cx.meta.peer = e.peer;
+                self.cx.token = token;
+                e.conn.process(self.handler, &mut self.cx);
+            }
+            if flush(e).is_err() {
+                self.close(token);
+                continue;
+            }
+            if e.read_paused && e.conn.wants_read(&self.cx.limits) {
+                e.read_paused = false;
+                self.read_ready(token, false);
+            } else {
+                self.settle(token);
+            }
+        }
+        touched.clear();
+        self.touched = touched;
+    }
+
     fn close(&mut self, token: u64) {
         if let Some(mut e) = self.slab.remove(token) {
-            e.conn.release_all(&mut self.cx.pool);
+            e.conn.release_all(&mut self.cx);
             drop(e.fd); // closing the fd removes it from the epoll set
         }
     }

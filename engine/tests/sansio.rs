@@ -264,7 +264,7 @@ fn idle_connection_holds_no_buffer() {
     d.feed(b"GET /plain"); // mid-request: the read buffer stays
     assert!(d.conn.buffer_bytes() > 0);
     assert_eq!(d.cx.pool.outstanding(), 1);
-    d.conn.release_all(&mut d.cx.pool);
+    d.conn.release_all(&mut d.cx);
     assert_eq!(d.cx.pool.outstanding(), 0);
 }
 

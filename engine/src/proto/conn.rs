@@ -11,17 +11,27 @@
 //!
 //! Buffers come from the worker's [`BufPool`] and go back as soon as the connection is idle: an
 //! idle keep-alive connection holds no buffer. `Conn` is 80 bytes.
+//!
+//! Deferred responses keep the order: once a handler defers, the connection holds a queue of
+//! slots — waiting for a completion, or responses already encoded behind it — and output moves
+//! to the write buffer strictly in request order as the front slots resolve. The queue (and a
+//! chunked decoder in progress) lives in a box allocated the first time a connection needs it.
 
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Instant;
 
 use crate::date::DateCache;
+use crate::defer::{Cell, Done, Inbox, Reply};
 use crate::error::RequestError;
 use crate::handler::Handler;
 use crate::limits::Limits;
 use crate::pool::BufPool;
 use crate::proto::body::{self, ChunkedDecoder, Progress};
-use crate::proto::encode::Response;
-use crate::proto::head::{self, HeaderScratch, Method, Parsed, Request, RequestMeta};
+use crate::proto::encode::{DeferSite, Response};
+use crate::proto::head::{self, HeaderScratch, Method, Parsed, Request, RequestMeta, Version};
 
 /// Per-worker state the protocol core needs: limits, the date block, the buffer pool and scratch
 /// space reused by every request. One per worker; never shared between threads.
@@ -39,6 +49,14 @@ pub struct Context {
     pub meta: RequestMeta,
     /// The server is shutting down: responses carry `Connection: close`.
     pub draining: bool,
+    /// Where completed deferred replies arrive for this worker.
+    pub inbox: Arc<Inbox>,
+    /// The token of the connection being processed (the worker sets it, like `meta.peer`);
+    /// deferred handles carry it back.
+    pub token: u64,
+    /// Deferred requests in flight on this worker (bounded by `Limits::max_deferred`).
+    pub deferred: usize,
+    deadlines: BinaryHeap<Reverse<(Instant, u64, u32)>>,
     scratch: Box<HeaderScratch>,
     resp_body: Vec<u8>,
 }
@@ -57,13 +75,31 @@ pub struct Stats {
     /// Times httparse was run on a head (complete or not): shows that a trickled head is not
     /// re-parsed on every read.
     pub head_parses: u64,
+    /// Requests whose handler deferred the response.
+    pub deferred: u64,
+    /// Deferred requests answered `504` because their deadline passed.
+    pub deferred_expired: u64,
+    /// Deferrals refused with `503` because `Limits::max_deferred` were in flight.
+    pub deferred_refused: u64,
+    /// Deferred requests cancelled because their connection closed first.
+    pub deferred_cancelled: u64,
 }
 
 impl Context {
-    /// A context for `limits`, with the date rendered for now.
+    /// A context for `limits`, with the date rendered for now, and an inbox nobody is woken
+    /// for (sans-IO users poll it with [`Context::take_completions`]).
     pub fn new(limits: &Limits) -> Self {
+        Context::with_inbox(limits, Arc::new(Inbox::new(|| {})))
+    }
+
+    /// A context whose deferred completions arrive in `inbox`.
+    pub fn with_inbox(limits: &Limits, inbox: Arc<Inbox>) -> Self {
         let limits = limits.normalized();
         Context {
+            inbox,
+            token: 0,
+            deferred: 0,
+            deadlines: BinaryHeap::new(),
             pool: BufPool::new(limits.buffer_size, limits.pooled_buffers),
             limits,
             date: DateCache::now(),
@@ -72,6 +108,103 @@ impl Context {
             draining: false,
             scratch: Box::default(),
             resp_body: Vec::with_capacity(1024),
+        }
+    }
+
+    /// Moves the completed deferred replies waiting in the inbox into `out`.
+    pub fn take_completions(&self, out: &mut Vec<Done>) {
+        self.inbox.take(out);
+    }
+
+    /// The earliest deadline of a deferred request still remembered (it may have been answered
+    /// since: [`Conn::expire_deferred`] then does nothing).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.deadlines.peek().map(|Reverse((at, _, _))| *at)
+    }
+
+    /// Forgets remembered deadlines of requests answered since, once they outnumber the
+    /// requests still in flight (keeps the heap at O(in flight); amortised O(1) per request).
+    /// `waiting(token, seq)` says whether a request still waits.
+    pub fn prune_deadlines(&mut self, mut waiting: impl FnMut(u64, u32) -> bool) {
+        if self.deadlines.len() > 2 * self.deferred + 1024 {
+            self.deadlines
+                .retain(|Reverse((_, token, seq))| waiting(*token, *seq));
+        }
+    }
+
+    /// Pops one deferred request whose deadline is at or before `now`: `(token, seq)`.
+    pub fn pop_expired(&mut self, now: Instant) -> Option<(u64, u32)> {
+        match self.deadlines.peek() {
+            Some(Reverse((at, _, _))) if *at <= now => {
+                let Reverse((_, token, seq)) = self.deadlines.pop()?;
+                Some((token, seq))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Most responses a connection keeps queued behind an unfinished deferred one; beyond it the
+/// connection stops reading until the front resolves.
+const MAX_SLOTS: usize = 128;
+
+/// A response position behind (or at) the first unfinished deferred response.
+enum Slot {
+    /// Waiting for a completion.
+    Waiting(Waiting),
+    /// Encoded, waiting for the responses before it.
+    Ready(Vec<u8>),
+}
+
+struct Waiting {
+    seq: u32,
+    cell: Arc<Cell>,
+    keep_alive: bool,
+    head_only: bool,
+    version: Version,
+}
+
+/// Connection state most connections never need, boxed once when first needed.
+#[derive(Default)]
+struct Extra {
+    /// A chunked body in progress across reads.
+    chunked: Option<ChunkedDecoder>,
+    /// Responses in order from the first unfinished deferred one; empty when none is waiting.
+    slots: VecDeque<Slot>,
+}
+
+impl std::fmt::Debug for Extra {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Extra")
+            .field("chunked", &self.chunked.is_some())
+            .field("slots", &self.slots.len())
+            .finish()
+    }
+}
+
+/// Where the next response goes: behind the queued ones if a deferred response is waiting,
+/// otherwise straight into the write buffer.
+#[inline]
+fn out_buf<'b>(
+    wbuf: &'b mut Vec<u8>,
+    extra: &'b mut Option<Box<Extra>>,
+    pool: &mut BufPool,
+) -> &'b mut Vec<u8> {
+    match extra {
+        Some(x) if !x.slots.is_empty() => {
+            if !matches!(x.slots.back(), Some(Slot::Ready(_))) {
+                x.slots.push_back(Slot::Ready(Vec::with_capacity(256)));
+            }
+            match x.slots.back_mut() {
+                Some(Slot::Ready(v)) => v,
+                _ => unreachable!("a Ready slot was just ensured"),
+            }
+        }
+        _ => {
+            if wbuf.capacity() == 0 {
+                *wbuf = pool.get();
+            }
+            wbuf
         }
     }
 }
@@ -104,8 +237,10 @@ pub struct Conn {
     /// Bytes of `wbuf` already written.
     wpos: u32,
     flags: u8,
-    /// A chunked body in progress across reads (boxed: most connections never need one).
-    chunked: Option<Box<ChunkedDecoder>>,
+    /// Sequence number of the next deferred request on this connection.
+    seq: u32,
+    /// Rarely needed state: a chunked decoder in progress, queued deferred responses.
+    extra: Option<Box<Extra>>,
 }
 
 const _: () = assert!(std::mem::size_of::<Conn>() <= 80);
@@ -160,7 +295,7 @@ impl Conn {
                 self.rpos = len as u32; // nothing after a closing request is read
                 break;
             }
-            if start == len {
+            if start == len || self.queue_full(&cx.limits) {
                 break;
             }
             // Empty lines before a request line are skipped here, incrementally (RFC 9112 §2.2),
@@ -210,11 +345,15 @@ impl Conn {
             let head_len = head.head_len as usize;
             // Bytes the whole message takes in the buffer, and the body's length once decoded.
             let consumed = if head.is_chunked() {
-                let mut dec = self.chunked.take().map(|b| *b).unwrap_or_default();
+                let mut dec = self
+                    .extra
+                    .as_mut()
+                    .and_then(|x| x.chunked.take())
+                    .unwrap_or_default();
                 match dec.advance(&buf[head_len..], cx.limits.max_body_bytes as u64) {
                     Ok(Progress::Done { encoded, .. }) => head_len + encoded,
                     Ok(Progress::Partial) => {
-                        self.chunked = Some(Box::new(dec));
+                        self.extra.get_or_insert_with(Box::default).chunked = Some(dec);
                         self.need = (buf.len() + 1) as u32; // wait for more bytes
                         self.send_continue(&head, cx);
                         break;
@@ -252,11 +391,18 @@ impl Conn {
                 head::spans(&cx.scratch, &head),
                 &cx.meta,
             );
-            if self.wbuf.capacity() == 0 {
-                self.wbuf = cx.pool.get();
-            }
             let head_only = head.method_kind == Method::Head;
-            let mut res = Response::new(&mut self.wbuf, &mut cx.resp_body, &cx.date, head_only);
+            let site = DeferSite {
+                inbox: &cx.inbox,
+                token: cx.token,
+                seq: self.seq,
+                received: cx.meta.received,
+                timeout: cx.limits.deferred_timeout,
+                room: cx.deferred < cx.limits.max_deferred,
+            };
+            let out = out_buf(&mut self.wbuf, &mut self.extra, &mut cx.pool);
+            let mut res = Response::new(out, &mut cx.resp_body, &cx.date, head_only);
+            res.set_site(&site);
             // A panicking handler must not take the worker down: its partial response is
             // dropped and the client gets a 500 and a close. Free on the happy path.
             let ran = catch_unwind(AssertUnwindSafe(|| handler.call(&req, &mut res)));
@@ -266,6 +412,20 @@ impl Conn {
                 cx.stats.panics += 1;
                 self.fail(500, cx);
                 continue;
+            }
+            if let Some(taken) = res.take_deferred() {
+                // Answered later: keep this request's place in the response order.
+                res.discard();
+                let keep_alive = req.keep_alive() && !cx.draining;
+                self.push_waiting(taken, keep_alive, head_only, head.version, cx);
+                self.rpos = (start + consumed) as u32;
+                if !keep_alive {
+                    self.flags |= C_CLOSE;
+                }
+                continue;
+            }
+            if res.defer_refused() {
+                cx.stats.deferred_refused += 1;
             }
             let keep_alive = req.keep_alive() && !res.will_close() && !cx.draining;
             res.finish(keep_alive, head.version);
@@ -289,11 +449,165 @@ impl Conn {
     fn send_continue(&mut self, head: &head::Head, cx: &mut Context) {
         if head.expects_continue() && self.flags & C_CONTINUED == 0 {
             self.flags |= C_CONTINUED;
-            if self.wbuf.capacity() == 0 {
-                self.wbuf = cx.pool.get();
-            }
-            self.wbuf
+            // Behind any response still owed to an earlier request.
+            out_buf(&mut self.wbuf, &mut self.extra, &mut cx.pool)
                 .extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+        }
+    }
+
+    /// Queues a deferred request's place in the response order and remembers its deadline.
+    #[cold]
+    fn push_waiting(
+        &mut self,
+        taken: crate::proto::encode::Taken,
+        keep_alive: bool,
+        head_only: bool,
+        version: Version,
+        cx: &mut Context,
+    ) {
+        let x = self.extra.get_or_insert_with(Box::default);
+        x.slots.push_back(Slot::Waiting(Waiting {
+            seq: self.seq,
+            cell: taken.cell,
+            keep_alive,
+            head_only,
+            version,
+        }));
+        cx.deadlines
+            .push(Reverse((taken.deadline, cx.token, self.seq)));
+        self.seq = self.seq.wrapping_add(1);
+        cx.deferred += 1;
+        cx.stats.deferred += 1;
+    }
+
+    /// Whether no more requests should be dispatched until queued deferred responses resolve:
+    /// too many slots, or too many response bytes held behind them.
+    #[inline]
+    fn queue_full(&self, limits: &Limits) -> bool {
+        match &self.extra {
+            Some(x) if !x.slots.is_empty() => {
+                x.slots.len() >= MAX_SLOTS
+                    || x.slots
+                        .iter()
+                        .map(|s| match s {
+                            Slot::Ready(v) => v.len(),
+                            Slot::Waiting(_) => 0,
+                        })
+                        .sum::<usize>()
+                        >= limits.write_high_water
+            }
+            _ => false,
+        }
+    }
+
+    /// Answers deferred request `seq` with `reply`. Returns `false`, dropping the reply, when
+    /// that request is not waiting any more (answered already, expired, or cancelled).
+    /// Responses queued behind it move to the output as soon as everything before them is
+    /// answered; a reply that closes the connection cancels the requests after it.
+    pub fn complete(&mut self, seq: u32, reply: Reply, cx: &mut Context) -> bool {
+        let Some(x) = self.extra.as_mut() else {
+            return false;
+        };
+        let Some(i) = x
+            .slots
+            .iter()
+            .position(|s| matches!(s, Slot::Waiting(w) if w.seq == seq))
+        else {
+            return false;
+        };
+        let Slot::Waiting(w) = std::mem::replace(&mut x.slots[i], Slot::Ready(Vec::new())) else {
+            unreachable!("position() found a Waiting slot");
+        };
+        cx.deferred -= 1;
+        cx.stats.requests += 1;
+        let keep_alive = w.keep_alive && !reply.will_close() && !cx.draining;
+        {
+            let out = if i == 0 {
+                if self.wbuf.capacity() == 0 {
+                    self.wbuf = cx.pool.get();
+                }
+                &mut self.wbuf
+            } else {
+                match &mut x.slots[i] {
+                    Slot::Ready(v) => v,
+                    Slot::Waiting(_) => unreachable!("just replaced"),
+                }
+            };
+            let mut res = Response::new(out, &mut cx.resp_body, &cx.date, w.head_only);
+            res.apply(reply);
+            res.finish(keep_alive, w.version);
+        }
+        if !keep_alive {
+            // Nothing after this response will be sent.
+            for s in x.slots.drain(i + 1..) {
+                if let Slot::Waiting(w) = s {
+                    w.cell.cancel();
+                    cx.deferred -= 1;
+                    cx.stats.deferred_cancelled += 1;
+                }
+            }
+            x.chunked = None;
+            self.flags |= C_CLOSE;
+            self.rpos = self.rbuf.len() as u32;
+            self.scan = 0;
+            self.need = 0;
+        }
+        if i == 0 {
+            x.slots.pop_front();
+            while let Some(Slot::Ready(_)) = x.slots.front() {
+                if let Some(Slot::Ready(v)) = x.slots.pop_front() {
+                    self.wbuf.extend_from_slice(&v);
+                }
+            }
+        }
+        true
+    }
+
+    /// Answers deferred request `seq` with `504 Gateway Timeout` (its deadline passed) and sets
+    /// its cancellation flag. Does nothing if it is not waiting.
+    pub fn expire_deferred(&mut self, seq: u32, cx: &mut Context) -> bool {
+        let Some(w) = self.waiting(seq) else {
+            return false;
+        };
+        w.cell.cancel();
+        cx.stats.deferred_expired += 1;
+        self.complete(seq, Reply::plain_status(504), cx)
+    }
+
+    fn waiting(&self, seq: u32) -> Option<&Waiting> {
+        self.extra.as_ref()?.slots.iter().find_map(|s| match s {
+            Slot::Waiting(w) if w.seq == seq => Some(w),
+            _ => None,
+        })
+    }
+
+    /// Whether deferred request `seq` still waits for its completion.
+    pub fn is_waiting(&self, seq: u32) -> bool {
+        self.waiting(seq).is_some()
+    }
+
+    /// Whether a deferred response is owed (responses may be queued behind it).
+    #[inline]
+    pub fn has_pending(&self) -> bool {
+        self.extra.as_ref().is_some_and(|x| !x.slots.is_empty())
+    }
+
+    /// Whether the peer closed its sending side.
+    #[inline]
+    pub fn saw_eof(&self) -> bool {
+        self.flags & C_EOF != 0
+    }
+
+    /// Cancels every deferred request still waiting (the connection is going away).
+    fn cancel_pending(&mut self, cx: &mut Context) {
+        if let Some(x) = &mut self.extra {
+            for s in x.slots.drain(..) {
+                if let Slot::Waiting(w) = s {
+                    w.cell.cancel();
+                    cx.deferred -= 1;
+                    cx.stats.deferred_cancelled += 1;
+                }
+            }
         }
     }
 
@@ -307,10 +621,8 @@ impl Conn {
     /// Answers `status` with a one-line body and closes; nothing after it is read.
     #[cold]
     fn fail(&mut self, status: u16, cx: &mut Context) {
-        if self.wbuf.capacity() == 0 {
-            self.wbuf = cx.pool.get();
-        }
-        let mut res = Response::new(&mut self.wbuf, &mut cx.resp_body, &cx.date, false);
+        let out = out_buf(&mut self.wbuf, &mut self.extra, &mut cx.pool);
+        let mut res = Response::new(out, &mut cx.resp_body, &cx.date, false);
         res.status(status).content_type("text/plain");
         let body = res.body_writer();
         body.extend_from_slice(crate::proto::encode::reason(status).as_bytes());
@@ -320,7 +632,9 @@ impl Conn {
         self.rpos = self.rbuf.len() as u32;
         self.scan = 0;
         self.need = 0;
-        self.chunked = None;
+        if let Some(x) = &mut self.extra {
+            x.chunked = None;
+        }
     }
 
     /// Response bytes waiting to be written.
@@ -362,14 +676,16 @@ impl Conn {
     /// Whether the connection is finished: closing and nothing left to write.
     #[inline]
     pub fn is_done(&self) -> bool {
-        self.is_closing() && !self.has_output()
+        self.is_closing() && !self.has_output() && !self.has_pending()
     }
 
     /// Whether the worker should read more: not closing, and the unsent output is below the
     /// write high-water mark (backpressure against clients that do not read their responses).
     #[inline]
     pub fn wants_read(&self, limits: &Limits) -> bool {
-        !self.is_closing() && self.output().len() < limits.write_high_water
+        !self.is_closing()
+            && self.output().len() < limits.write_high_water
+            && !self.queue_full(limits)
     }
 
     /// Whether a request head has started and is not complete yet (the header timeout applies).
@@ -399,13 +715,15 @@ impl Conn {
         }
     }
 
-    /// Gives every buffer back to the pool (the connection is being closed).
-    pub fn release_all(&mut self, pool: &mut BufPool) {
+    /// The connection is being closed: cancels the deferred requests still waiting and gives
+    /// every buffer back to the pool.
+    pub fn release_all(&mut self, cx: &mut Context) {
+        self.cancel_pending(cx);
         self.rbuf.clear();
         self.wbuf.clear();
         self.rpos = 0;
         self.wpos = 0;
-        self.release_idle(pool);
+        self.release_idle(&mut cx.pool);
     }
 
     /// Bytes of buffer memory this connection holds (capacity of both buffers).

@@ -9,9 +9,13 @@
 //! into a per-worker scratch buffer, and copied once into the write buffer at the end. Nothing
 //! allocates in steady state.
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use bytes::Bytes;
 
 use crate::date::{DateCache, BLOCK_LEN};
+use crate::defer::{Cell, Deferred, Inbox};
 use crate::proto::head::Version;
 
 /// Where the body of a response lives until it is encoded.
@@ -42,6 +46,25 @@ impl Body {
 
 const R_CLOSE: u8 = 1;
 const R_HEAD: u8 = 2;
+const R_REFUSED: u8 = 4;
+
+/// What [`Response::defer`] needs from the connection core: where completions go and which
+/// request this is. Built per request on the stack; borrowed, so no reference count moves.
+pub(crate) struct DeferSite<'a> {
+    pub(crate) inbox: &'a Arc<Inbox>,
+    pub(crate) token: u64,
+    pub(crate) seq: u32,
+    pub(crate) received: Instant,
+    pub(crate) timeout: Duration,
+    /// Below the worker's deferred limit.
+    pub(crate) room: bool,
+}
+
+/// A deferral taken by the handler: the connection's side of the handle and its deadline.
+pub(crate) struct Taken {
+    pub(crate) cell: Arc<Cell>,
+    pub(crate) deadline: Instant,
+}
 const OK_LINE_LEN: u16 = 17; // "HTTP/1.1 200 OK\r\n"
 
 /// The response a handler fills in. Starts as `200 OK` with an empty body.
@@ -59,6 +82,9 @@ pub struct Response<'a> {
     line_len: u16,
     status: u16,
     flags: u8,
+    site: Option<&'a DeferSite<'a>>,
+    taken: Option<Taken>,
+    deadline: Option<Duration>,
 }
 
 impl<'a> Response<'a> {
@@ -85,6 +111,77 @@ impl<'a> Response<'a> {
             line_len: OK_LINE_LEN,
             status: 200,
             flags: if head_only { R_HEAD } else { 0 },
+            site: None,
+            taken: None,
+            deadline: None,
+        }
+    }
+
+    /// Lets the handler defer this response (the connection core calls this).
+    #[inline]
+    pub(crate) fn set_site(&mut self, site: &'a DeferSite<'a>) {
+        self.site = Some(site);
+    }
+
+    /// Answers this request later: returns a handle to complete from any thread (see
+    /// [`crate::defer`]). Whatever was set on this response is dropped; the handler should return
+    /// after handing the handle on.
+    ///
+    /// When the worker already holds `Limits::max_deferred` deferred requests, this response
+    /// becomes `503` with `Retry-After: 1` and the handle is inert (completing it does nothing).
+    /// A second call in the same handler, or a response made outside a connection, also gives an
+    /// inert handle.
+    pub fn defer(&mut self) -> Deferred {
+        let Some(site) = self.site else {
+            return Deferred::inert();
+        };
+        if self.taken.is_some() || self.flags & R_REFUSED != 0 {
+            return Deferred::inert();
+        }
+        if !site.room {
+            self.flags |= R_REFUSED;
+            self.reset();
+            self.status(503)
+                .header("Retry-After", "1")
+                .content_type("text/plain")
+                .body_static(b"Service Unavailable\n");
+            return Deferred::inert();
+        }
+        let deadline = site.received + self.deadline.unwrap_or(site.timeout);
+        let (d, cell) = Deferred::new(site.inbox, site.token, site.seq, deadline);
+        self.taken = Some(Taken { cell, deadline });
+        d
+    }
+
+    /// Sets the deadline of this request if it is deferred, counted from when its bytes were
+    /// read; the default is `Limits::deferred_timeout`. Call before [`Response::defer`] (the
+    /// [`Deadline`](crate::middleware::Deadline) middleware does it per route).
+    pub fn set_deadline(&mut self, d: Duration) -> &mut Self {
+        self.deadline = Some(d);
+        self
+    }
+
+    /// Whether [`Response::defer`] refused a deferral because of the limit.
+    pub fn defer_refused(&self) -> bool {
+        self.flags & R_REFUSED != 0
+    }
+
+    /// The deferral taken by the handler, if any.
+    #[inline]
+    pub(crate) fn take_deferred(&mut self) -> Option<Taken> {
+        self.taken.take()
+    }
+
+    /// Applies a completed [`crate::defer::Reply`] (already validated header lines).
+    pub(crate) fn apply(&mut self, reply: crate::defer::Reply) {
+        let (status, headers, body, close) = reply.into_parts();
+        self.status(status);
+        self.out.extend_from_slice(&headers);
+        if !body.is_empty() {
+            self.body = Body::Bytes(body);
+        }
+        if close {
+            self.flags |= R_CLOSE;
         }
     }
 
@@ -363,7 +460,7 @@ static CLASS: [u8; 256] = {
 
 /// RFC 9110 §5.1 field-name: a token.
 #[inline]
-fn valid_name(n: &[u8]) -> bool {
+pub(crate) fn valid_name(n: &[u8]) -> bool {
     !n.is_empty() && n.iter().fold(2u8, |acc, &b| acc & CLASS[b as usize]) == 2
 }
 
@@ -372,7 +469,7 @@ fn valid_name(n: &[u8]) -> bool {
 /// Eight bytes at a time (SWAR): a word with no byte below 0x20 and no 0x7F is valid as a whole;
 /// only a word that trips the test (a tab, or a real control) is looked at byte by byte.
 #[inline]
-fn valid_value(v: &[u8]) -> bool {
+pub(crate) fn valid_value(v: &[u8]) -> bool {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     #[inline]
@@ -395,7 +492,7 @@ fn valid_value(v: &[u8]) -> bool {
 
 /// Headers whose framing meaning strela owns.
 #[inline]
-fn is_framing(n: &[u8]) -> bool {
+pub(crate) fn is_framing(n: &[u8]) -> bool {
     match n.len() {
         10 => n.eq_ignore_ascii_case(b"connection"),
         14 => n.eq_ignore_ascii_case(b"content-length"),
