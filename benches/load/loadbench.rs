@@ -286,6 +286,10 @@ fn build_servers() -> Result<(), String> {
             "strela-benches",
             "--bin",
             "peer-may",
+            "--bin",
+            "strela-direct",
+            "--bin",
+            "strela-deferred",
         ])
         .status()
         .map_err(|e| format!("cargo build: {e}"))?;
