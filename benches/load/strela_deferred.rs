@@ -19,13 +19,16 @@ fn main() -> std::io::Result<()> {
     strela::Server::builder()
         .bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
         .workers(workers)
-        .get("/plaintext", move |_: &Request<'_>, res: &mut Response<'_>| {
-            p1.run(res.defer(), |_| {
-                Reply::ok()
-                    .content_type("text/plain")
-                    .body(&b"Hello, World!"[..])
-            })
-        })
+        .get(
+            "/plaintext",
+            move |_: &Request<'_>, res: &mut Response<'_>| {
+                p1.run(res.defer(), |_| {
+                    Reply::ok()
+                        .content_type("text/plain")
+                        .body(&b"Hello, World!"[..])
+                })
+            },
+        )
         .get("/json", move |_: &Request<'_>, res: &mut Response<'_>| {
             p2.run(res.defer(), |_| {
                 let body = serde_json::to_vec(&serde_json::json!({"message": "Hello, World!"}))

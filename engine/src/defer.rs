@@ -76,6 +76,12 @@ impl Reply {
         Reply::new(status).content_type("text/plain").body(body)
     }
 
+    /// The same reply with another status (outside 100..=999 → 500).
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = Reply::new(status).status;
+        self
+    }
+
     /// Adds a header line.
     pub fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
         let (name, value) = (name.as_bytes(), value.as_ref());

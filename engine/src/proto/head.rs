@@ -620,6 +620,24 @@ pub(crate) fn spans<'s>(scratch: &'s HeaderScratch, head: &Head) -> &'s [HeaderS
     &scratch.spans[..head.nheaders as usize]
 }
 
+/// A view of a parsed head alone (its body, if any, is not part of it), for callers that parse
+/// heads themselves, such as the C ABI: `buf` and `scratch` are what [`parse_head`] was given.
+pub fn head_view<'a>(
+    buf: &'a [u8],
+    head: &Head,
+    scratch: &'a HeaderScratch,
+    meta: &'a RequestMeta,
+) -> Request<'a> {
+    let mut h = *head;
+    h.content_length = 0;
+    Request::new(
+        &buf[..head.head_len as usize],
+        h,
+        spans(scratch, head),
+        meta,
+    )
+}
+
 /// Whether a partial head has already broken a limit: 414 while the request line alone is longer
 /// than the URI limit allows, 431 once the head passes the head limit. `checked_upto` is how much of
 /// `buf` an earlier call already looked at, so a trickled head costs O(n) over all calls.
