@@ -7,38 +7,54 @@
 //! (trailing slash, 301 for GET/HEAD and 308 otherwise). `HEAD` is served by the `GET` handler;
 //! the core drops the body. Middleware wraps the whole app, outermost first.
 
+use std::sync::Arc;
+
 use strela_router::{InsertError, Lookup, Options, Router};
 
 use crate::handler::Handler;
+use crate::metrics::RouteCounters;
 use crate::middleware::{Chain, Middleware};
 use crate::proto::encode::Response;
 use crate::proto::head::{Request, RouteMatch};
 
+/// A routed handler and its index in the per-route counters.
+struct Route {
+    idx: usize,
+    handler: Box<dyn Handler>,
+}
+
 /// Routes plus an optional fallback. Build with [`AppBuilder`] (or through `ServerBuilder`).
+/// Counts every request per route and status class (see [`RouteCounters`]).
 pub struct App {
-    router: Router<Box<dyn Handler>>,
+    router: Router<Route>,
     fallback: Option<Box<dyn Handler>>,
+    counters: Arc<RouteCounters>,
+    /// Counter index of requests no route matched.
+    unmatched: usize,
 }
 
 impl Handler for App {
     #[inline]
     fn call(&self, req: &Request<'_>, res: &mut Response<'_>) {
-        match self.router.lookup(req.method(), req.path()) {
+        let route = match self.router.lookup(req.method(), req.path()) {
             Lookup::Found(f) => {
                 let m = RouteMatch {
                     pattern: f.pattern,
                     params: &f.params,
                 };
-                f.value.call(&req.with_route(&m), res);
+                f.value.handler.call(&req.with_route(&m), res);
+                f.value.idx
             }
             Lookup::MethodNotAllowed { allow } => {
                 res.status(405)
                     .header("Allow", allow)
                     .content_type("text/plain")
                     .body_static(b"Method Not Allowed\n");
+                self.unmatched
             }
             Lookup::Options { allow } => {
                 res.status(204).header("Allow", allow);
+                self.unmatched
             }
             Lookup::Redirect {
                 mut location,
@@ -49,16 +65,22 @@ impl Handler for App {
                     location.push_str(req.query());
                 }
                 res.status(status).header("Location", &location);
+                self.unmatched
             }
-            Lookup::NotFound => match &self.fallback {
-                Some(h) => h.call(req, res),
-                None => {
-                    res.status(404)
-                        .content_type("text/plain")
-                        .body_static(b"Not Found\n");
+            Lookup::NotFound => {
+                match &self.fallback {
+                    Some(h) => h.call(req, res),
+                    None => {
+                        res.status(404)
+                            .content_type("text/plain")
+                            .body_static(b"Not Found\n");
+                    }
                 }
-            },
-        }
+                self.unmatched
+            }
+        };
+        let status = (!res.is_deferred()).then(|| res.status_code());
+        self.counters.count(req.meta().id, route, status);
     }
 }
 
@@ -67,7 +89,8 @@ impl Handler for App {
 /// so a chain of calls needs one `?` at the end.
 #[derive(Default)]
 pub struct AppBuilder {
-    router: Router<Box<dyn Handler>>,
+    router: Router<Route>,
+    routes: Vec<(String, String)>,
     middleware: Vec<Box<dyn Middleware>>,
     fallback: Option<Box<dyn Handler>>,
     errors: Vec<InsertError>,
@@ -81,8 +104,13 @@ impl AppBuilder {
 
     /// Routes `method` + `pattern` to `handler`. See strela-router for pattern syntax.
     pub fn route(&mut self, method: &str, pattern: &str, handler: impl Handler) -> &mut Self {
-        if let Err(e) = self.router.insert(method, pattern, Box::new(handler)) {
-            self.errors.push(e);
+        let route = Route {
+            idx: self.routes.len(),
+            handler: Box::new(handler),
+        };
+        match self.router.insert(method, pattern, route) {
+            Ok(()) => self.routes.push((method.to_string(), pattern.to_string())),
+            Err(e) => self.errors.push(e),
         }
         self
     }
@@ -113,26 +141,34 @@ impl AppBuilder {
     /// The finished handler: the router, wrapped by the middleware. Fails with every route error
     /// collected on the way (each names the routes involved).
     pub fn build(self) -> Result<Box<dyn Handler>, Vec<InsertError>> {
+        self.build_counted(1).map(|(h, _)| h)
+    }
+
+    /// Like [`AppBuilder::build`], also returning the per-route counters, sized for `workers`
+    /// workers (request ids carry their worker's index).
+    pub fn build_counted(
+        self,
+        workers: usize,
+    ) -> Result<(Box<dyn Handler>, Arc<RouteCounters>), Vec<InsertError>> {
         if !self.errors.is_empty() {
             return Err(self.errors);
         }
-        let mut h: Box<dyn Handler> = if self.router.is_empty() {
-            match self.fallback {
-                Some(f) => f,
-                None => Box::new(App {
-                    router: self.router,
-                    fallback: None,
-                }),
-            }
-        } else {
-            Box::new(App {
+        let mut names = self.routes;
+        let unmatched = names.len();
+        names.push(("*".to_string(), "(unmatched)".to_string()));
+        let counters = Arc::new(RouteCounters::new(names, workers));
+        let mut h: Box<dyn Handler> = match self.fallback {
+            Some(f) if self.router.is_empty() => f,
+            fallback => Box::new(App {
                 router: self.router,
-                fallback: self.fallback,
-            })
+                fallback,
+                counters: counters.clone(),
+                unmatched,
+            }),
         };
         for m in self.middleware.into_iter().rev() {
             h = Box::new(Chain::new(m, h));
         }
-        Ok(h)
+        Ok((h, counters))
     }
 }

@@ -108,6 +108,19 @@ pub fn format_imf_fixdate(unix_secs: u64, out: &mut [u8; DATE_LEN]) {
     out[25..29].copy_from_slice(b" GMT");
 }
 
+/// `unix_secs` as an RFC 3339 UTC timestamp, e.g. `2026-11-23T23:59:01Z` (for logs).
+pub fn format_rfc3339(unix_secs: u64) -> String {
+    let days = (unix_secs / 86_400) as i64;
+    let rem = unix_secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
 /// Days since 1970-01-01 → (year, month 1..=12, day 1..=31), proleptic Gregorian calendar.
 /// The era-based method: shift the year to start in March so the leap day is the year's last.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -126,6 +139,12 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339() {
+        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_rfc3339(951_782_400 + 86_399), "2000-02-29T23:59:59Z");
+    }
 
     fn fmt(secs: u64) -> String {
         let mut d = [0u8; DATE_LEN];

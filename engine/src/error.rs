@@ -26,6 +26,34 @@ pub enum RequestError {
 }
 
 impl RequestError {
+    /// Every kind, in [`RequestError::index`] order.
+    pub const ALL: [RequestError; 9] = [
+        RequestError::Malformed,
+        RequestError::UriTooLong,
+        RequestError::HeadTooLarge,
+        RequestError::VersionNotSupported,
+        RequestError::BadContentLength,
+        RequestError::BodyTooLarge,
+        RequestError::NotImplemented,
+        RequestError::BadHost,
+        RequestError::ExpectationFailed,
+    ];
+
+    /// A dense index (0..9) for per-kind counters.
+    pub const fn index(self) -> usize {
+        match self {
+            RequestError::Malformed => 0,
+            RequestError::UriTooLong => 1,
+            RequestError::HeadTooLarge => 2,
+            RequestError::VersionNotSupported => 3,
+            RequestError::BadContentLength => 4,
+            RequestError::BodyTooLarge => 5,
+            RequestError::NotImplemented => 6,
+            RequestError::BadHost => 7,
+            RequestError::ExpectationFailed => 8,
+        }
+    }
+
     /// The status this error is answered with.
     pub const fn status(self) -> u16 {
         match self {
@@ -131,6 +159,18 @@ where
             let body = res.body_writer();
             body.extend_from_slice(e.message.as_bytes());
             body.push(b'\n');
+        }
+    }
+}
+
+#[cfg(test)]
+mod index_tests {
+    use super::*;
+
+    #[test]
+    fn index_matches_all() {
+        for (i, e) in RequestError::ALL.iter().enumerate() {
+            assert_eq!(e.index(), i, "{e:?}");
         }
     }
 }

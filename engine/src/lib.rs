@@ -28,12 +28,15 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod app;
+pub mod config;
 pub mod date;
 pub mod defer;
 pub mod endpoints;
 pub mod error;
 pub mod handler;
 pub mod limits;
+pub mod logging;
+pub mod metrics;
 pub mod middleware;
 pub mod pool;
 pub mod proto;

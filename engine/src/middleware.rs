@@ -15,7 +15,7 @@
 use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Once};
 use std::time::Instant;
 
@@ -175,6 +175,7 @@ pub struct AccessLog {
     tx: crossbeam_channel::Sender<Record>,
     dropped: Arc<AtomicU64>,
     format: LogFormat,
+    enabled: Arc<AtomicBool>,
 }
 
 impl AccessLog {
@@ -200,7 +201,14 @@ impl AccessLog {
             tx,
             dropped: Arc::default(),
             format,
+            enabled: Arc::new(AtomicBool::new(true)),
         }
+    }
+
+    /// A switch for this log, shared: storing `false` stops logging (one relaxed load per
+    /// request while off), `true` resumes it. For turning the access log on and off live.
+    pub fn switch(&self) -> Arc<AtomicBool> {
+        self.enabled.clone()
     }
 
     /// Records dropped because the channel was full.
@@ -217,6 +225,9 @@ impl AccessLog {
 impl Middleware for AccessLog {
     fn call(&self, req: &Request<'_>, res: &mut Response<'_>, next: &dyn Handler) {
         next.call(req, res);
+        if !self.enabled.load(Ordering::Relaxed) {
+            return;
+        }
         let (m, t) = (req.method().as_bytes(), req.path().as_bytes());
         let q = req.query().as_bytes();
         let mut r = Record {

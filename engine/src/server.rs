@@ -10,12 +10,13 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crate::app::AppBuilder;
 use crate::handler::Handler;
 use crate::limits::Limits;
+use crate::metrics::{Ops, Slot};
 use crate::middleware::Middleware;
 use crate::sys;
 use crate::worker::Worker;
@@ -27,8 +28,15 @@ pub(crate) struct Shared {
     pub(crate) abort: AtomicBool,
     pub(crate) drain_timeout: std::time::Duration,
     pub(crate) wakers: Vec<sys::Waker>,
-    pub(crate) limits: Limits,
+    /// The current limits (normalized); replaced as a whole by `set_limits`, and picked up by
+    /// each worker at its next loop turn when `limits_gen` has moved.
+    pub(crate) limits: Mutex<Arc<Limits>>,
+    pub(crate) limits_gen: AtomicU64,
+    /// Marked not ready (e.g. a shutdown delay before draining): `/readyz` answers 503.
+    pub(crate) unready: AtomicBool,
     pub(crate) gauges: Vec<WorkerGauges>,
+    /// Each worker's published figures.
+    pub(crate) slots: Arc<[Slot]>,
 }
 
 /// Figures a worker publishes once per event-loop turn (relaxed stores to its own cache line,
@@ -63,6 +71,29 @@ pub struct ServerStats {
 }
 
 impl Shared {
+    /// The current limits.
+    pub(crate) fn limits(&self) -> Arc<Limits> {
+        self.limits.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Swaps in new limits (copy-on-write); workers pick them up at their next loop turn. The
+    /// buffer pool's sizes stay as they were at start.
+    fn set_limits(&self, limits: &Limits) {
+        let old = self.limits();
+        let mut new = limits.normalized();
+        new.buffer_size = old.buffer_size;
+        new.pooled_buffers = old.pooled_buffers;
+        *self.limits.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+        self.limits_gen.fetch_add(1, Ordering::Release);
+        for w in &self.wakers {
+            w.wake();
+        }
+    }
+
+    fn is_ready(&self) -> bool {
+        !self.stop.load(Ordering::Acquire) && !self.unready.load(Ordering::Acquire)
+    }
+
     fn stop_now(&self) {
         self.abort.store(true, Ordering::Release);
         self.stop();
@@ -103,6 +134,7 @@ pub struct ServerBuilder {
     backlog: i32,
     drain_timeout: std::time::Duration,
     app: AppBuilder,
+    ops: Ops,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -130,6 +162,7 @@ impl Server {
             backlog: 4096,
             drain_timeout: std::time::Duration::from_secs(10),
             app: AppBuilder::new(),
+            ops: Ops::default(),
         }
     }
 }
@@ -211,6 +244,31 @@ impl ServerBuilder {
         self
     }
 
+    /// The server's operations handle (metrics, debug vars, readiness); usable before start,
+    /// it reads the figures once the server runs.
+    pub fn ops(&self) -> Ops {
+        self.ops.clone()
+    }
+
+    /// Serves the Prometheus metrics at `path` (e.g. `/metrics`).
+    pub fn metrics(self, path: &str) -> Self {
+        let h = self.ops.metrics_handler();
+        self.get(path, h)
+    }
+
+    /// Serves the debug vars (JSON) at `path` (e.g. `/debug/vars`).
+    pub fn debug_vars(self, path: &str) -> Self {
+        let h = self.ops.debug_vars_handler();
+        self.get(path, h)
+    }
+
+    /// Serves readiness at `path` (e.g. `/readyz`): 200 while serving, 503 once draining or
+    /// marked unready ([`Stopper::set_ready`]).
+    pub fn readiness(self, path: &str) -> Self {
+        let h = self.ops.readiness_handler();
+        self.get(path, h)
+    }
+
     /// Router options: redirects, automatic OPTIONS, HEAD from GET.
     pub fn router_options(mut self, o: strela_router::Options) -> Self {
         self.app.options(o);
@@ -222,10 +280,11 @@ impl ServerBuilder {
     /// each naming the routes involved.
     pub fn start(mut self) -> io::Result<ServerHandle> {
         let app = std::mem::take(&mut self.app);
-        let handler = app.build().map_err(|errs| {
+        let (handler, counters) = app.build_counted(self.workers).map_err(|errs| {
             let msg: Vec<String> = errs.iter().map(ToString::to_string).collect();
             io::Error::new(io::ErrorKind::InvalidInput, msg.join("; "))
         })?;
+        self.ops.attach_routes(counters);
         let handler: Arc<dyn Handler> = Arc::from(handler);
         self.start_handler(handler)
     }
@@ -248,9 +307,15 @@ impl ServerBuilder {
             abort: AtomicBool::new(false),
             drain_timeout: self.drain_timeout,
             wakers,
-            limits: self.limits.normalized(),
+            limits: Mutex::new(Arc::new(self.limits.normalized())),
+            limits_gen: AtomicU64::new(0),
+            unready: AtomicBool::new(false),
             gauges: (0..self.workers).map(|_| WorkerGauges::default()).collect(),
+            slots: (0..self.workers).map(|_| Slot::default()).collect(),
         });
+        self.ops.attach_slots(shared.slots.clone());
+        let ready = shared.clone();
+        self.ops.attach_ready(Arc::new(move || ready.is_ready()));
 
         let mut threads = Vec::with_capacity(self.workers);
         for (id, listener) in listeners.into_iter().enumerate() {
@@ -328,6 +393,16 @@ impl ServerHandle {
         st
     }
 
+    /// Worker threads.
+    pub fn workers(&self) -> usize {
+        self.shared.wakers.len()
+    }
+
+    /// The limits in force now.
+    pub fn limits(&self) -> Limits {
+        (*self.shared.limits()).clone()
+    }
+
     /// A cloneable handle that can stop the server from any thread.
     pub fn stopper(&self) -> Stopper {
         Stopper(self.shared.clone())
@@ -388,6 +463,21 @@ impl Stopper {
     /// Stops at once (see [`ServerHandle::stop_now`]).
     pub fn stop_now(&self) {
         self.0.stop_now();
+    }
+
+    /// Replaces the limits of the running server, atomically as a whole: each worker picks
+    /// them up at its next event-loop turn, for new and open connections alike, without
+    /// dropping any. The buffer pool's sizes (`buffer_size`, `pooled_buffers`) keep their
+    /// start-up values.
+    pub fn set_limits(&self, limits: &Limits) {
+        self.0.set_limits(limits);
+    }
+
+    /// Marks the server ready or not: readiness endpoints answer 503 while not ready (and
+    /// always once stopping). Use it for a shutdown delay, so load balancers stop sending
+    /// before the listeners close.
+    pub fn set_ready(&self, ready: bool) {
+        self.0.unready.store(!ready, Ordering::Release);
     }
 }
 

@@ -103,7 +103,8 @@ impl<H: Handler + ?Sized> Worker<H> {
             let id = self.id;
             Arc::new(Inbox::new(move || shared.wakers[id].wake()))
         };
-        let mut cx = Context::with_inbox(&self.shared.limits, inbox.clone());
+        let mut limits_gen = self.shared.limits_gen.load(Ordering::Acquire);
+        let mut cx = Context::with_inbox(&self.shared.limits(), inbox.clone());
         cx.meta.id = (self.id as u64) << 48;
         let start = Instant::now();
         let mut st = State {
@@ -142,6 +143,12 @@ impl<H: Handler + ?Sized> Worker<H> {
                 timeout = timeout.min(left.as_millis() as u64 + 1);
             }
             let n = poller.wait(Some(timeout))?;
+            let gen = self.shared.limits_gen.load(Ordering::Acquire);
+            if gen != limits_gen {
+                // New limits were swapped in (copy-on-write): take the whole new set.
+                limits_gen = gen;
+                st.cx.limits = (*self.shared.limits()).clone();
+            }
             let now = Instant::now();
             st.cx.date.refresh(sys::coarse_unix_secs());
             st.cx.meta.received = now;
@@ -181,6 +188,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             g.timeouts.store(st.cx.stats.timeouts, Ordering::Relaxed);
             g.deferred.store(st.cx.deferred, Ordering::Relaxed);
             g.deferred_live.store(inbox.live(), Ordering::Relaxed);
+            st.publish(&self.shared.slots[self.id]);
         }
         // Stopped (drained, or the drain timeout passed): close what is left.
         for t in st.slab.tokens() {
@@ -191,11 +199,21 @@ impl<H: Handler + ?Sized> Worker<H> {
         g.buffers.store(st.cx.pool.outstanding(), Ordering::Relaxed);
         g.deferred.store(st.cx.deferred, Ordering::Relaxed);
         g.deferred_live.store(inbox.live(), Ordering::Relaxed);
+        st.publish(&self.shared.slots[self.id]);
         Ok(())
     }
 }
 
 impl<H: Handler + ?Sized> State<'_, H> {
+    /// Copies this worker's figures to its published slot (once per loop turn).
+    fn publish(&self, slot: &crate::metrics::Slot) {
+        let mut f = slot.0.lock().unwrap_or_else(|e| e.into_inner());
+        f.stats.clone_from(&self.cx.stats);
+        f.connections = self.slab.len() as u64;
+        f.buffers = self.cx.pool.outstanding() as u64;
+        f.deferred = self.cx.deferred as u64;
+    }
+
     fn accept_all(&mut self, poller: &Poller) {
         loop {
             let Some(listener) = &self.listener else {
@@ -203,11 +221,14 @@ impl<H: Handler + ?Sized> State<'_, H> {
             };
             match sys::accept(listener.as_fd()) {
                 Ok(Some((fd, peer))) => {
+                    self.cx.stats.accepted += 1;
                     if self.slab.len() >= self.cx.limits.max_conns_per_worker {
                         // Over the limit: accept, answer 503 in one best-effort write, close.
                         // (Not accepting would leave clients hanging in the backlog.)
                         let _ = sys::write(fd.as_fd(), OVERLOADED);
                         self.cx.stats.rejected += 1;
+                        self.cx.stats.status[4] += 1;
+                        self.cx.stats.closed += 1;
                         drop(fd);
                         continue;
                     }
@@ -256,7 +277,7 @@ impl<H: Handler + ?Sized> State<'_, H> {
             return;
         }
         if r.writable && e.conn.has_output() {
-            if flush(e).is_err() {
+            if flush(e, &mut self.cx.stats.bytes_out).is_err() {
                 self.close(token);
                 return;
             }
@@ -288,11 +309,12 @@ impl<H: Handler + ?Sized> State<'_, H> {
             }
             let outcome = sys::read(e.fd.as_fd(), e.conn.read_buf(cx));
             match outcome {
-                Ok(ReadOutcome::Data { full, .. }) => {
+                Ok(ReadOutcome::Data { full, n }) => {
+                    cx.stats.bytes_in += n as u64;
                     cx.meta.peer = e.peer;
                     cx.token = token;
                     e.conn.process(self.handler, cx);
-                    if flush(e).is_err() {
+                    if flush(e, &mut cx.stats.bytes_out).is_err() {
                         break false;
                     }
                     if !full && !peer_closed {
@@ -366,10 +388,18 @@ impl<H: Handler + ?Sized> State<'_, H> {
                 continue;
             }
             self.cx.stats.timeouts += 1;
+            let kind = if e.in_head {
+                0
+            } else if e.conn.has_output() {
+                2
+            } else {
+                1
+            };
+            self.cx.stats.timeouts_by_kind[kind] += 1;
             if e.in_head && e.conn.mid_request() && !e.conn.has_output() {
                 // Best effort: tell a slow client why (one write attempt, then close).
                 e.conn.timeout_response(&mut self.cx);
-                let _ = flush(e);
+                let _ = flush(e, &mut self.cx.stats.bytes_out);
             }
             self.close(token);
         }
@@ -435,7 +465,7 @@ impl<H: Handler + ?Sized> State<'_, H> {
                 self.cx.token = token;
                 e.conn.process(self.handler, &mut self.cx);
             }
-            if flush(e).is_err() {
+            if flush(e, &mut self.cx.stats.bytes_out).is_err() {
                 self.close(token);
                 continue;
             }
@@ -452,6 +482,7 @@ impl<H: Handler + ?Sized> State<'_, H> {
 
     fn close(&mut self, token: u64) {
         if let Some(mut e) = self.slab.remove(token) {
+            self.cx.stats.closed += 1;
             e.conn.release_all(&mut self.cx);
             drop(e.fd); // closing the fd removes it from the epoll set
         }
@@ -465,14 +496,15 @@ fn deadline_after(tick: u64, d: std::time::Duration) -> u32 {
     (tick + d.as_secs() + 1) as u32
 }
 
-/// Writes pending output until done or the socket is full.
+/// Writes pending output until done or the socket is full; adds what was written to `sent`.
 #[inline]
-fn flush(e: &mut Entry) -> io::Result<()> {
+fn flush(e: &mut Entry, sent: &mut u64) -> io::Result<()> {
     while e.conn.has_output() {
         let n = sys::write(e.fd.as_fd(), e.conn.output())?;
         if n == 0 {
             break; // EAGAIN: resume on the next OUT edge
         }
+        *sent += n as u64;
         e.conn.consume(n);
     }
     Ok(())

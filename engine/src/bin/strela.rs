@@ -1,86 +1,275 @@
-//! The `strela` binary: serves the core endpoints (`/plaintext`, `/json`, `/healthz`).
-//! A thin user of the library; mimalloc is its global allocator (feature `mimalloc`).
+//! The `strela` binary: serves the core endpoints (`/plaintext`, `/json`), health and readiness,
+//! `/metrics` and `/debug/vars`, configured from defaults < TOML file < `STRELA_*` environment <
+//! flags (see `strela::config`). A thin user of the library; mimalloc is its global allocator
+//! (feature `mimalloc`).
 //!
-//! Exit codes: 0 stopped cleanly (SIGINT/SIGTERM, drained); 1 could not listen, or a worker
-//! failed; 2 bad command line; 130 a second signal cut the drain short.
+//! Signals: SIGHUP re-reads the configuration and applies the live keys (limits, log level,
+//! access log on/off) without dropping a connection, or keeps the old configuration if the new
+//! one is invalid; SIGINT/SIGTERM mark the server unready, wait `server.shutdown_delay_ms`, then
+//! drain; a second SIGINT/SIGTERM exits at once.
+//!
+//! Exit codes: 0 stopped cleanly; 1 could not listen, or a worker failed; 2 bad command line or
+//! configuration; 130 a second signal cut the drain short.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
-use clap::Parser;
-use signal_hook::consts::{SIGINT, SIGTERM};
+use clap::{CommandFactory, FromArgMatches, Parser};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use strela::config::{AccessFormat, Config};
+use strela::middleware::{AccessLog, LogFormat};
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// strela: a high-performance HTTP/1.1 server serving /plaintext, /json and /healthz.
+/// strela: a high-performance HTTP/1.1 server serving /plaintext, /json, health, readiness
+/// and metrics.
+///
+/// Settings come from built-in defaults, then the --config file, then STRELA_* environment
+/// variables (STRELA_LIMITS_MAX_BODY_BYTES=…), then these flags; later sources win.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(about)]
 struct Args {
-    /// Address to listen on.
-    #[arg(long, default_value = "0.0.0.0")]
-    bind: IpAddr,
-    /// Port to listen on (0 picks a free one).
-    #[arg(long, default_value_t = 8080)]
-    port: u16,
-    /// Worker threads (default: one per core).
+    /// TOML configuration file (re-read on SIGHUP).
+    #[arg(long, short = 'c')]
+    config: Option<PathBuf>,
+    /// Address to listen on (overrides `bind`).
+    #[arg(long)]
+    bind: Option<IpAddr>,
+    /// Port to listen on, 0 picks a free one (overrides `port`).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Worker threads (overrides `workers`; default one per core).
     #[arg(long)]
     workers: Option<usize>,
+    /// Any setting as KEY=VALUE, e.g. --set limits.max_body_bytes=65536 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    /// Print the effective configuration as TOML and exit.
+    #[arg(long)]
+    print_config: bool,
+}
+
+impl Args {
+    /// The effective configuration: defaults < file < environment < flags.
+    fn config(&self) -> Result<Config, strela::config::ConfigError> {
+        let mut c = Config::default();
+        if let Some(path) = &self.config {
+            let source = format!("config file {}", path.display());
+            let text = std::fs::read_to_string(path).map_err(|e| strela::config::ConfigError {
+                key: "(file)".into(),
+                source: source.clone(),
+                message: e.to_string(),
+            })?;
+            c.apply_toml(&text, &source)?;
+        }
+        c.apply_env(std::env::vars())?;
+        let mut sets = self.sets.clone();
+        if let Some(b) = self.bind {
+            sets.push(format!("bind={b}"));
+        }
+        if let Some(p) = self.port {
+            sets.push(format!("port={p}"));
+        }
+        if let Some(w) = self.workers {
+            sets.push(format!("workers={w}"));
+        }
+        c.apply_overrides(&sets)?;
+        Ok(c)
+    }
+}
+
+fn version() -> String {
+    let built: u64 = env!("BUILD_STRELA_UNIX").parse().unwrap_or(0);
+    format!(
+        "{} (git {}, built {})",
+        env!("CARGO_PKG_VERSION"),
+        env!("BUILD_STRELA_GIT"),
+        strela::date::format_rfc3339(built)
+    )
+}
+
+fn access_log(cfg: &Config) -> std::io::Result<AccessLog> {
+    let format = match cfg.access_format {
+        AccessFormat::Common => LogFormat::Common,
+        AccessFormat::Json => LogFormat::Json,
+    };
+    let out: Box<dyn std::io::Write + Send> = match cfg.access_target.as_str() {
+        "stdout" => Box::new(std::io::stdout()),
+        "stderr" => Box::new(std::io::stderr()),
+        path => Box::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?,
+        ),
+    };
+    Ok(AccessLog::new(out, format, 64 * 1024))
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    // Computed at run time (the build date is formatted here), so leaked once for clap's &'static str.
+    let long_version: &'static str = Box::leak(version().into_boxed_str());
+    let matches = Args::command().version(long_version).get_matches();
+    let args = match Args::from_arg_matches(&matches) {
+        Ok(a) => a,
+        Err(e) => e.exit(),
+    };
+    let cfg = match args.config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("strela: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.print_config {
+        print!("{}", cfg.to_toml());
+        return ExitCode::SUCCESS;
+    }
+    strela::logging::init(cfg.log_level);
     // Every connection is a descriptor: take the hard limit, not the usual 1,024 soft limit.
     let fds = strela::sys::raise_fd_limit();
-    let workers = args
-        .workers
-        .unwrap_or_else(strela::server::default_workers)
-        .max(1);
-    let server = strela::Server::builder()
-        .bind(SocketAddr::new(args.bind, args.port))
-        .workers(workers);
-    let handle = match strela::endpoints::routes(server).start() {
-        Ok(h) => h,
+
+    let access = match access_log(&cfg) {
+        Ok(a) => a,
         Err(e) => {
-            eprintln!("strela: cannot listen on {}:{}: {e}", args.bind, args.port);
+            eprintln!(
+                "strela: invalid configuration: `log.access_target`: cannot open {:?}: {e}",
+                cfg.access_target
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let access_switch = access.switch();
+    access_switch.store(cfg.access_log, Ordering::Relaxed);
+
+    let mut server = strela::Server::builder()
+        .bind(cfg.addr())
+        .workers(cfg.workers)
+        .limits(cfg.limits.clone())
+        .drain_timeout(cfg.drain_timeout)
+        .backlog(cfg.backlog)
+        .get("/plaintext", strela::endpoints::plaintext)
+        .get("/json", strela::endpoints::json)
+        .wrap(access);
+    let ops = server.ops();
+    ops.set_facts(cfg.to_json());
+    if !cfg.healthz_path.is_empty() {
+        server = server.get(&cfg.healthz_path, strela::endpoints::healthz);
+    }
+    if !cfg.readyz_path.is_empty() {
+        server = server.readiness(&cfg.readyz_path);
+    }
+    if !cfg.metrics_path.is_empty() {
+        server = server.metrics(&cfg.metrics_path);
+    }
+    if !cfg.debug_vars_path.is_empty() {
+        server = server.debug_vars(&cfg.debug_vars_path);
+    }
+    let handle = match server.start() {
+        Ok(h) => h,
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            eprintln!("strela: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            log::error!("cannot listen addr={} error={:?}", cfg.addr(), e.to_string());
+            eprintln!("strela: cannot listen on {}: {e}", cfg.addr());
             return ExitCode::from(1);
         }
     };
-    // SIGINT/SIGTERM: drain (stop accepting, finish requests in progress, close idle
-    // connections, exit 0); a second signal exits at once with 130.
+
     let stopper = handle.stopper();
-    match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
+    let stopping = Arc::new(AtomicBool::new(false));
+    match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
         Ok(mut signals) => {
+            let stopping = stopping.clone();
             std::thread::spawn(move || {
-                let mut seen = 0;
+                let mut current = cfg;
                 for sig in signals.forever() {
-                    seen += 1;
-                    if seen == 1 {
-                        eprintln!("strela: signal {sig}: draining (send it again to exit at once)");
-                        stopper.stop();
-                    } else {
-                        eprintln!("strela: second signal: exiting now");
+                    if sig == SIGHUP {
+                        current = reload(&args, current, &stopper, &access_switch, &ops);
+                        continue;
+                    }
+                    if stopping.swap(true, Ordering::AcqRel) {
+                        log::warn!("second stop signal: exiting now signal={sig}");
                         std::process::exit(130);
                     }
+                    // Not ready first (load balancers stop sending), then drain.
+                    stopper.set_ready(false);
+                    log::info!(
+                        "stopping signal={sig} shutdown_delay_ms={} drain_timeout_secs={}",
+                        current.shutdown_delay.as_millis(),
+                        current.drain_timeout.as_secs()
+                    );
+                    let stopper = stopper.clone();
+                    let delay = current.shutdown_delay;
+                    std::thread::spawn(move || {
+                        std::thread::sleep(delay);
+                        stopper.stop();
+                    });
                 }
             });
         }
-        Err(e) => eprintln!("strela: cannot install signal handlers ({e})"),
+        Err(e) => log::error!("cannot install signal handlers error={:?}", e.to_string()),
     }
-    eprintln!(
-        "strela {} listening on http://{} with {workers} worker(s), fd limit {fds}",
-        env!("CARGO_PKG_VERSION"),
-        handle.local_addr()
+    log::info!(
+        "listening addr={} workers={} fd_limit={fds} version={:?}",
+        handle.local_addr(),
+        handle.workers(),
+        version()
     );
     match handle.join() {
         Ok(()) => {
-            eprintln!("strela: stopped");
+            log::info!("stopped");
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("strela: worker failed: {e}");
+            log::error!("worker failed error={:?}", e.to_string());
             ExitCode::from(1)
         }
     }
+}
+
+/// SIGHUP: evaluates the configuration again and applies what can change live. An invalid new
+/// configuration is refused and the running one kept.
+fn reload(
+    args: &Args,
+    current: Config,
+    stopper: &strela::Stopper,
+    access: &AtomicBool,
+    ops: &strela::metrics::Ops,
+) -> Config {
+    let new = match args.config() {
+        Ok(c) => c,
+        Err(e) => {
+            log::warn!("reload rejected, keeping the running configuration error={:?}", e.to_string());
+            return current;
+        }
+    };
+    let (live, restart) = current.reload_diff(&new);
+    stopper.set_limits(&new.limits);
+    strela::logging::set_level(new.log_level);
+    access.store(new.access_log, Ordering::Relaxed);
+    ops.set_facts(new.to_json());
+    log::info!("reloaded applied={:?} needs_restart={:?}", live.join(","), restart.join(","));
+    if !restart.is_empty() {
+        log::warn!(
+            "some changed settings apply only after a restart keys={:?}",
+            restart.join(",")
+        );
+    }
+    // Keys that need a restart keep their running values, so a later diff still reports them.
+    let mut applied = current;
+    let (buffer_size, pooled) = (applied.limits.buffer_size, applied.limits.pooled_buffers);
+    applied.limits = new.limits;
+    applied.limits.buffer_size = buffer_size;
+    applied.limits.pooled_buffers = pooled;
+    applied.log_level = new.log_level;
+    applied.access_log = new.access_log;
+    applied
 }

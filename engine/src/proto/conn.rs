@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::date::DateCache;
+use crate::metrics::status_class;
 use crate::defer::{Cell, Done, Inbox, Reply};
 use crate::error::RequestError;
 use crate::handler::Handler;
@@ -83,6 +84,22 @@ pub struct Stats {
     pub deferred_refused: u64,
     /// Deferred requests cancelled because their connection closed first.
     pub deferred_cancelled: u64,
+    /// Responses written, by status class (1xx … 5xx).
+    pub status: [u64; 5],
+    /// Requests refused by the core, by [`RequestError::index`].
+    pub errors: [u64; 9],
+    /// Connections closed by a timeout: header, idle, write (the worker counts these).
+    pub timeouts_by_kind: [u64; 3],
+    /// Connections accepted (the worker counts these).
+    pub accepted: u64,
+    /// Connections closed (the worker counts these).
+    pub closed: u64,
+    /// Bytes read from clients (the worker counts these).
+    pub bytes_in: u64,
+    /// Bytes written to clients (the worker counts these).
+    pub bytes_out: u64,
+    /// Time from reading a batch's bytes to its responses being ready, per request.
+    pub latency: crate::metrics::Latency,
 }
 
 impl Context {
@@ -158,6 +175,7 @@ enum Slot {
 
 struct Waiting {
     seq: u32,
+    received: Instant,
     cell: Arc<Cell>,
     keep_alive: bool,
     head_only: bool,
@@ -288,6 +306,7 @@ impl Conn {
     /// were answered (errors included). Stops at the first request that closes the connection.
     pub fn process<H: Handler + ?Sized>(&mut self, handler: &H, cx: &mut Context) -> usize {
         let mut answered = 0;
+        let mut finished = 0u64;
         loop {
             let len = self.rbuf.len();
             let start = self.rpos as usize;
@@ -428,8 +447,10 @@ impl Conn {
                 cx.stats.deferred_refused += 1;
             }
             let keep_alive = req.keep_alive() && !res.will_close() && !cx.draining;
+            cx.stats.status[status_class(res.status_code())] += 1;
             res.finish(keep_alive, head.version);
             cx.stats.requests += 1;
+            finished += 1;
             self.rpos = (start + consumed) as u32;
             if !keep_alive {
                 self.flags |= C_CLOSE;
@@ -439,6 +460,11 @@ impl Conn {
             self.rbuf.clear();
             self.rpos = 0;
             self.scan = 0;
+        }
+        if finished != 0 {
+            // One clock read per batch; pipelined requests share the observation.
+            let ns = cx.meta.received.elapsed().as_nanos() as u64;
+            cx.stats.latency.observe(ns, finished);
         }
         answered
     }
@@ -468,6 +494,7 @@ impl Conn {
         let x = self.extra.get_or_insert_with(Box::default);
         x.slots.push_back(Slot::Waiting(Waiting {
             seq: self.seq,
+            received: cx.meta.received,
             cell: taken.cell,
             keep_alive,
             head_only,
@@ -520,6 +547,9 @@ impl Conn {
         };
         cx.deferred -= 1;
         cx.stats.requests += 1;
+        cx.stats.status[status_class(reply.status_code())] += 1;
+        let ns = w.received.elapsed().as_nanos() as u64;
+        cx.stats.latency.observe(ns, 1);
         let keep_alive = w.keep_alive && !reply.will_close() && !cx.draining;
         {
             let out = if i == 0 {
@@ -615,12 +645,14 @@ impl Conn {
     #[cold]
     fn reject(&mut self, e: RequestError, cx: &mut Context) {
         cx.stats.rejected += 1;
+        cx.stats.errors[e.index()] += 1;
         self.fail(e.status(), cx);
     }
 
     /// Answers `status` with a one-line body and closes; nothing after it is read.
     #[cold]
     fn fail(&mut self, status: u16, cx: &mut Context) {
+        cx.stats.status[status_class(status)] += 1;
         let out = out_buf(&mut self.wbuf, &mut self.extra, &mut cx.pool);
         let mut res = Response::new(out, &mut cx.resp_body, &cx.date, false);
         res.status(status).content_type("text/plain");

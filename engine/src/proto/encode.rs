@@ -161,6 +161,12 @@ impl<'a> Response<'a> {
         self
     }
 
+    /// Whether the handler deferred this response (it is answered later).
+    #[inline]
+    pub fn is_deferred(&self) -> bool {
+        self.taken.is_some()
+    }
+
     /// Whether [`Response::defer`] refused a deferral because of the limit.
     pub fn defer_refused(&self) -> bool {
         self.flags & R_REFUSED != 0

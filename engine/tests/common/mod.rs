@@ -252,13 +252,17 @@ pub fn spawn_binary(prelude: &str, workers: usize) -> (std::process::Child, u16,
     std::io::BufReader::new(child.stderr.as_mut().unwrap())
         .read_line(&mut line)
         .unwrap();
-    // "strela 0.1.0 listening on http://127.0.0.1:PORT with N worker(s), fd limit L"
+    // `ts=… level=info target=strela msg="listening" addr=127.0.0.1:PORT workers=N fd_limit=L …`
     let port = line
-        .split("http://")
+        .split(" addr=")
         .nth(1)
         .and_then(|r| r.split_whitespace().next())
         .and_then(|a| a.rsplit(':').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected startup line: {line}"));
+        .and_then(|p| p.parse().ok());
+    let Some(port) = port else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("unexpected startup line: {line}");
+    };
     (child, port, line)
 }

@@ -1,0 +1,468 @@
+//! Configuration of the `strela` binary (and of any program that wants the same knobs): one
+//! flat set of dotted keys, filled from four sources in a fixed order of precedence —
+//!
+//! 1. built-in defaults,
+//! 2. a TOML file (`--config`; sections are the key prefixes: `[limits] max_body_bytes = 1048576`),
+//! 3. environment variables `STRELA_<KEY>` (dots become underscores, upper case:
+//!    `STRELA_LIMITS_MAX_BODY_BYTES`),
+//! 4. command-line flags (`--bind`, `--port`, `--workers`, and `--set key=value` for any key),
+//!
+//! each later source overriding the earlier. Every value goes through [`Config::set`], so a bad
+//! value or an unknown key is a [`ConfigError`] naming the key, whatever its source.
+//!
+//! On a reload (SIGHUP) the whole chain is evaluated again; [`Config::reload_diff`] says which
+//! changed keys apply live (limits except buffer sizes, log level, access log on/off) and which
+//! need a restart.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use crate::limits::Limits;
+
+/// A configuration error: which key, which source, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The dotted key (or the file, for a file that cannot be read or parsed).
+    pub key: String,
+    /// Where the value came from (`file <path>`, `env STRELA_…`, `--set`, …).
+    pub source: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: `{}`: {}", self.source, self.key, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Access-log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessFormat {
+    /// Common log format.
+    Common,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Listen address.
+    pub ip: IpAddr,
+    /// Listen port (0: any free port).
+    pub port: u16,
+    /// Worker threads.
+    pub workers: usize,
+    /// Connection and request limits.
+    pub limits: Limits,
+    /// Graceful-stop drain timeout.
+    pub drain_timeout: Duration,
+    /// Time between a stop signal and closing the listeners, while `/readyz` already says 503
+    /// (lets a load balancer notice before connections are refused).
+    pub shutdown_delay: Duration,
+    /// Listen backlog.
+    pub backlog: i32,
+    /// Log level: off, error, warn, info, debug, trace.
+    pub log_level: log::LevelFilter,
+    /// Access log on or off.
+    pub access_log: bool,
+    /// Access-log format.
+    pub access_format: AccessFormat,
+    /// Access-log target: `stdout`, `stderr`, or a file path (appended to).
+    pub access_target: String,
+    /// Metrics path ("" disables).
+    pub metrics_path: String,
+    /// Debug-vars path ("" disables).
+    pub debug_vars_path: String,
+    /// Liveness path ("" disables).
+    pub healthz_path: String,
+    /// Readiness path ("" disables).
+    pub readyz_path: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            ip: IpAddr::from([0, 0, 0, 0]),
+            port: 8080,
+            workers: crate::server::default_workers(),
+            limits: Limits::default(),
+            drain_timeout: Duration::from_secs(10),
+            shutdown_delay: Duration::ZERO,
+            backlog: 4096,
+            log_level: log::LevelFilter::Info,
+            access_log: false,
+            access_format: AccessFormat::Common,
+            access_target: "stdout".into(),
+            metrics_path: "/metrics".into(),
+            debug_vars_path: "/debug/vars".into(),
+            healthz_path: "/healthz".into(),
+            readyz_path: "/readyz".into(),
+        }
+    }
+}
+
+/// Every key, in `--print-config` order.
+pub const KEYS: &[&str] = &[
+    "bind",
+    "port",
+    "workers",
+    "limits.max_head_bytes",
+    "limits.max_headers",
+    "limits.max_uri_bytes",
+    "limits.max_body_bytes",
+    "limits.max_conns_per_worker",
+    "limits.write_high_water",
+    "limits.buffer_size",
+    "limits.pooled_buffers",
+    "limits.header_timeout_secs",
+    "limits.idle_timeout_secs",
+    "limits.write_timeout_secs",
+    "limits.deferred_timeout_ms",
+    "limits.max_deferred",
+    "server.drain_timeout_secs",
+    "server.shutdown_delay_ms",
+    "server.backlog",
+    "log.level",
+    "log.access",
+    "log.access_format",
+    "log.access_target",
+    "endpoints.metrics",
+    "endpoints.debug_vars",
+    "endpoints.healthz",
+    "endpoints.readyz",
+];
+
+/// Keys a reload applies to the running server.
+const LIVE: &[&str] = &[
+    "limits.max_head_bytes",
+    "limits.max_headers",
+    "limits.max_uri_bytes",
+    "limits.max_body_bytes",
+    "limits.max_conns_per_worker",
+    "limits.write_high_water",
+    "limits.header_timeout_secs",
+    "limits.idle_timeout_secs",
+    "limits.write_timeout_secs",
+    "limits.deferred_timeout_ms",
+    "limits.max_deferred",
+    "log.level",
+    "log.access",
+];
+
+fn parse<T: std::str::FromStr>(v: &str, what: &str) -> Result<T, String> {
+    v.trim().parse().map_err(|_| format!("{v:?} is not {what}"))
+}
+
+fn path_value(v: &str) -> Result<String, String> {
+    if v.is_empty() || (v.starts_with('/') && !v.contains(char::is_whitespace)) {
+        Ok(v.to_string())
+    } else {
+        Err(format!("{v:?} is not a path starting with / (or \"\" to disable)"))
+    }
+}
+
+impl Config {
+    /// Sets one key from its text form.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let n = |v: &str| parse::<usize>(v, "a non-negative integer");
+        let secs = |v: &str| -> Result<Duration, String> {
+            let s = parse::<u64>(v, "a whole number of seconds")?;
+            if s == 0 {
+                return Err("must be at least 1 second".into());
+            }
+            Ok(Duration::from_secs(s))
+        };
+        let ms = |v: &str| parse::<u64>(v, "a whole number of milliseconds").map(Duration::from_millis);
+        let l = &mut self.limits;
+        match key {
+            "bind" => {
+                if let Ok(sa) = value.parse::<SocketAddr>() {
+                    self.ip = sa.ip();
+                    self.port = sa.port();
+                } else {
+                    self.ip = parse(value, "an IP address or IP:PORT")?;
+                }
+            }
+            "port" => self.port = parse(value, "a port number (0-65535)")?,
+            "workers" => {
+                self.workers = n(value)?;
+                if self.workers == 0 {
+                    return Err("must be at least 1".into());
+                }
+            }
+            "limits.max_head_bytes" => l.max_head_bytes = n(value)?,
+            "limits.max_headers" => l.max_headers = n(value)?,
+            "limits.max_uri_bytes" => l.max_uri_bytes = n(value)?,
+            "limits.max_body_bytes" => l.max_body_bytes = n(value)?,
+            "limits.max_conns_per_worker" => l.max_conns_per_worker = n(value)?,
+            "limits.write_high_water" => l.write_high_water = n(value)?,
+            "limits.buffer_size" => l.buffer_size = n(value)?,
+            "limits.pooled_buffers" => l.pooled_buffers = n(value)?,
+            "limits.header_timeout_secs" => l.header_timeout = secs(value)?,
+            "limits.idle_timeout_secs" => l.idle_timeout = secs(value)?,
+            "limits.write_timeout_secs" => l.write_timeout = secs(value)?,
+            "limits.deferred_timeout_ms" => l.deferred_timeout = ms(value)?,
+            "limits.max_deferred" => l.max_deferred = n(value)?,
+            "server.drain_timeout_secs" => self.drain_timeout = secs(value)?,
+            "server.shutdown_delay_ms" => self.shutdown_delay = ms(value)?,
+            "server.backlog" => self.backlog = parse(value, "an integer")?,
+            "log.level" => {
+                self.log_level = parse(value, "one of off, error, warn, info, debug, trace")?
+            }
+            "log.access" => self.access_log = parse(value, "true or false")?,
+            "log.access_format" => {
+                self.access_format = match value {
+                    "common" => AccessFormat::Common,
+                    "json" => AccessFormat::Json,
+                    _ => return Err(format!("{value:?} is not common or json")),
+                }
+            }
+            "log.access_target" => {
+                if value.is_empty() {
+                    return Err("must be stdout, stderr or a file path".into());
+                }
+                self.access_target = value.to_string()
+            }
+            "endpoints.metrics" => self.metrics_path = path_value(value)?,
+            "endpoints.debug_vars" => self.debug_vars_path = path_value(value)?,
+            "endpoints.healthz" => self.healthz_path = path_value(value)?,
+            "endpoints.readyz" => self.readyz_path = path_value(value)?,
+            _ => return Err("unknown key".into()),
+        }
+        Ok(())
+    }
+
+    /// The text form of one key's value (what `--print-config` shows).
+    pub fn get(&self, key: &str) -> Option<String> {
+        let l = &self.limits;
+        Some(match key {
+            "bind" => self.ip.to_string(),
+            "port" => self.port.to_string(),
+            "workers" => self.workers.to_string(),
+            "limits.max_head_bytes" => l.max_head_bytes.to_string(),
+            "limits.max_headers" => l.max_headers.to_string(),
+            "limits.max_uri_bytes" => l.max_uri_bytes.to_string(),
+            "limits.max_body_bytes" => l.max_body_bytes.to_string(),
+            "limits.max_conns_per_worker" => l.max_conns_per_worker.to_string(),
+            "limits.write_high_water" => l.write_high_water.to_string(),
+            "limits.buffer_size" => l.buffer_size.to_string(),
+            "limits.pooled_buffers" => l.pooled_buffers.to_string(),
+            "limits.header_timeout_secs" => l.header_timeout.as_secs().to_string(),
+            "limits.idle_timeout_secs" => l.idle_timeout.as_secs().to_string(),
+            "limits.write_timeout_secs" => l.write_timeout.as_secs().to_string(),
+            "limits.deferred_timeout_ms" => l.deferred_timeout.as_millis().to_string(),
+            "limits.max_deferred" => l.max_deferred.to_string(),
+            "server.drain_timeout_secs" => self.drain_timeout.as_secs().to_string(),
+            "server.shutdown_delay_ms" => self.shutdown_delay.as_millis().to_string(),
+            "server.backlog" => self.backlog.to_string(),
+            "log.level" => self.log_level.to_string().to_lowercase(),
+            "log.access" => self.access_log.to_string(),
+            "log.access_format" => match self.access_format {
+                AccessFormat::Common => "common".into(),
+                AccessFormat::Json => "json".into(),
+            },
+            "log.access_target" => self.access_target.clone(),
+            "endpoints.metrics" => self.metrics_path.clone(),
+            "endpoints.debug_vars" => self.debug_vars_path.clone(),
+            "endpoints.healthz" => self.healthz_path.clone(),
+            "endpoints.readyz" => self.readyz_path.clone(),
+            _ => return None,
+        })
+    }
+
+    /// Applies a TOML document (`source` names it in errors).
+    pub fn apply_toml(&mut self, text: &str, source: &str) -> Result<(), ConfigError> {
+        let err = |key: &str, message: String| ConfigError {
+            key: key.to_string(),
+            source: source.to_string(),
+            message,
+        };
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| err("(syntax)", e.message().to_string()))?;
+        for (k, v) in &table {
+            match v {
+                toml::Value::Table(section) => {
+                    for (k2, v2) in section {
+                        let key = format!("{k}.{k2}");
+                        let text = scalar(v2).map_err(|m| err(&key, m))?;
+                        self.set(&key, &text).map_err(|m| err(&key, m))?;
+                    }
+                }
+                other => {
+                    let text = scalar(other).map_err(|m| err(k, m))?;
+                    self.set(k, &text).map_err(|m| err(k, m))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies `STRELA_*` variables from `vars` (pass `std::env::vars()`); variables that name
+    /// no key are errors too, so a typo is not silently ignored.
+    pub fn apply_env(
+        &mut self,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(), ConfigError> {
+        for (name, value) in vars {
+            let Some(rest) = name.strip_prefix("STRELA_") else {
+                continue;
+            };
+            let key = KEYS
+                .iter()
+                .find(|k| k.replace('.', "_").to_uppercase() == rest)
+                .ok_or_else(|| ConfigError {
+                    key: name.clone(),
+                    source: "environment".into(),
+                    message: "no such setting".into(),
+                })?;
+            self.set(key, &value).map_err(|message| ConfigError {
+                key: key.to_string(),
+                source: format!("env {name}"),
+                message,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Applies `key=value` overrides (from `--set`).
+    pub fn apply_overrides(&mut self, sets: &[String]) -> Result<(), ConfigError> {
+        for s in sets {
+            let (k, v) = s.split_once('=').ok_or_else(|| ConfigError {
+                key: s.clone(),
+                source: "--set".into(),
+                message: "expected KEY=VALUE".into(),
+            })?;
+            self.set(k.trim(), v.trim()).map_err(|message| ConfigError {
+                key: k.trim().to_string(),
+                source: "--set".into(),
+                message,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The configuration as TOML (every key; what `--print-config` prints).
+    pub fn to_toml(&self) -> String {
+        let mut out = String::new();
+        let mut section = "";
+        for key in KEYS {
+            let (sec, name) = key.split_once('.').unwrap_or(("", key));
+            if sec != section {
+                let _ = writeln!(out, "\n[{sec}]");
+                section = sec;
+            }
+            let v = self.get(key).unwrap_or_default();
+            let quoted = v.parse::<i64>().is_err() && v != "true" && v != "false";
+            if quoted {
+                let _ = writeln!(out, "{name} = {}", toml::Value::String(v));
+            } else {
+                let _ = writeln!(out, "{name} = {v}");
+            }
+        }
+        out.trim_start().to_string()
+    }
+
+    /// The configuration as a JSON object (for `/debug/vars`).
+    pub fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        KEYS.iter()
+            .map(|k| (k.to_string(), serde_json::Value::String(self.get(k).unwrap_or_default())))
+            .collect()
+    }
+
+    /// Keys whose value differs in `new`, split into those applied live and those that need a
+    /// restart.
+    pub fn reload_diff(&self, new: &Config) -> (Vec<&'static str>, Vec<&'static str>) {
+        let changed = KEYS.iter().copied().filter(|k| self.get(k) != new.get(k));
+        changed.partition(|k| LIVE.contains(k))
+    }
+
+    /// The listen address.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.ip, self.port)
+    }
+}
+
+fn scalar(v: &toml::Value) -> Result<String, String> {
+    match v {
+        toml::Value::String(s) => Ok(s.clone()),
+        toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::Boolean(b) => Ok(b.to_string()),
+        _ => Err("expected a string, an integer or a boolean".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_round_trips_through_print_config() {
+        let mut c = Config::default();
+        c.set("limits.max_body_bytes", "12345").unwrap();
+        c.set("log.access_format", "json").unwrap();
+        c.set("endpoints.metrics", "").unwrap();
+        let text = c.to_toml();
+        let mut back = Config::default();
+        back.apply_toml(&text, "printed").unwrap();
+        assert_eq!(back, c);
+        for k in KEYS {
+            assert!(c.get(k).is_some(), "{k} has no getter");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_key_and_source() {
+        let mut c = Config::default();
+        let e = c
+            .apply_toml("[limits]\nmax_body_bytes = \"lots\"\n", "file x.toml")
+            .unwrap_err();
+        assert_eq!(e.key, "limits.max_body_bytes");
+        assert!(e.to_string().contains("x.toml"), "{e}");
+        let e = c.apply_toml("[limits]\nmax_bdy_bytes = 1\n", "f").unwrap_err();
+        assert_eq!((e.key.as_str(), e.message.as_str()), ("limits.max_bdy_bytes", "unknown key"));
+        let e = c
+            .apply_env([("STRELA_WORKERS".to_string(), "0".to_string())])
+            .unwrap_err();
+        assert_eq!(e.key, "workers");
+        let e = c
+            .apply_env([("STRELA_NOPE".to_string(), "1".to_string())])
+            .unwrap_err();
+        assert_eq!(e.key, "STRELA_NOPE");
+        assert!(c.apply_toml("port = ", "f").is_err());
+        assert!(c.set("limits.idle_timeout_secs", "0").is_err());
+        assert!(c.set("endpoints.metrics", "metrics").is_err());
+    }
+
+    #[test]
+    fn precedence_file_then_env_then_flags() {
+        let mut c = Config::default();
+        c.apply_toml("workers = 3\nport = 1000\n[log]\nlevel = \"warn\"\n", "f")
+            .unwrap();
+        c.apply_env([
+            ("STRELA_PORT".to_string(), "2000".to_string()),
+            ("PATH".to_string(), "/bin".to_string()),
+        ])
+        .unwrap();
+        c.apply_overrides(&["port=3000".to_string()]).unwrap();
+        assert_eq!((c.workers, c.port), (3, 3000));
+        assert_eq!(c.log_level, log::LevelFilter::Warn);
+    }
+
+    #[test]
+    fn reload_diff_splits_live_and_restart_keys() {
+        let old = Config::default();
+        let mut new = old.clone();
+        new.set("limits.max_body_bytes", "10").unwrap();
+        new.set("workers", "7").unwrap();
+        new.set("log.access", "true").unwrap();
+        let (live, restart) = old.reload_diff(&new);
+        assert_eq!(live, vec!["limits.max_body_bytes", "log.access"]);
+        assert_eq!(restart, vec!["workers"]);
+    }
+}

@@ -1,0 +1,497 @@
+//! Metrics: what the server counts and how it is exposed.
+//!
+//! Counting happens where the work happens, in plain per-worker integers (the protocol core's
+//! [`Stats`](crate::proto::conn::Stats), the worker's connection and byte counts, the
+//! application's per-route table); no atomic is contended on the request path. Each worker
+//! publishes a copy of its figures once per event-loop turn (one uncontended lock of its own
+//! slot); a scrape sums the slots. Request latency is observed once per batch: the time from the
+//! event-loop wake-up that read the bytes to the end of the batch's processing, one clock read per
+//! batch (pipelined requests share it).
+//!
+//! [`Ops`] renders `GET /metrics` (Prometheus text format 0.0.4) and `GET /debug/vars` (JSON, the
+//! expvar idea: the same numbers plus configuration and runtime facts), and answers readiness.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use crate::error::RequestError;
+use crate::proto::conn::Stats;
+use crate::proto::encode::Response;
+use crate::proto::head::Request;
+
+/// Upper bounds of the latency histogram buckets, in nanoseconds (the last bucket is `+Inf`).
+pub const LATENCY_BOUNDS_NS: [u64; 16] = [
+    50_000,
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    50_000_000,
+    100_000_000,
+    250_000_000,
+    500_000_000,
+    1_000_000_000,
+    2_500_000_000,
+    5_000_000_000,
+];
+
+/// A latency histogram: counts per bucket (not cumulative; the last is `+Inf`) and the sum.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Latency {
+    /// Observations per bucket of [`LATENCY_BOUNDS_NS`], then `+Inf`.
+    pub buckets: [u64; 17],
+    /// Sum of the observations, in nanoseconds.
+    pub sum_ns: u64,
+}
+
+impl Latency {
+    /// Records `n` observations of `ns` nanoseconds.
+    #[inline]
+    pub fn observe(&mut self, ns: u64, n: u64) {
+        let i = LATENCY_BOUNDS_NS
+            .iter()
+            .position(|&b| ns <= b)
+            .unwrap_or(LATENCY_BOUNDS_NS.len());
+        self.buckets[i] += n;
+        self.sum_ns = self.sum_ns.wrapping_add(ns.saturating_mul(n));
+    }
+
+    /// Observations in total.
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().sum()
+    }
+
+    fn add(&mut self, o: &Latency) {
+        for (a, b) in self.buckets.iter_mut().zip(o.buckets.iter()) {
+            *a += b;
+        }
+        self.sum_ns = self.sum_ns.wrapping_add(o.sum_ns);
+    }
+}
+
+/// Status classes in counter order.
+pub const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// The counter slot of a status code (1xx → 0 … 5xx and beyond → 4).
+#[inline]
+pub fn status_class(status: u16) -> usize {
+    ((status / 100) as usize).clamp(1, 5) - 1
+}
+
+/// What one worker publishes: the protocol core's counters plus the worker's own.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerFigures {
+    /// The protocol core's counters.
+    pub stats: Stats,
+    /// Connections open.
+    pub connections: u64,
+    /// Pooled buffers held by connections.
+    pub buffers: u64,
+    /// Deferred requests in flight.
+    pub deferred: u64,
+}
+
+impl WorkerFigures {
+    fn add(&mut self, o: &WorkerFigures) {
+        let (s, t) = (&mut self.stats, &o.stats);
+        s.requests += t.requests;
+        s.rejected += t.rejected;
+        s.panics += t.panics;
+        s.timeouts += t.timeouts;
+        s.head_parses += t.head_parses;
+        s.deferred += t.deferred;
+        s.deferred_expired += t.deferred_expired;
+        s.deferred_refused += t.deferred_refused;
+        s.deferred_cancelled += t.deferred_cancelled;
+        for (a, b) in s.status.iter_mut().zip(t.status.iter()) {
+            *a += b;
+        }
+        for (a, b) in s.errors.iter_mut().zip(t.errors.iter()) {
+            *a += b;
+        }
+        for (a, b) in s.timeouts_by_kind.iter_mut().zip(t.timeouts_by_kind.iter()) {
+            *a += b;
+        }
+        s.accepted += t.accepted;
+        s.closed += t.closed;
+        s.bytes_in += t.bytes_in;
+        s.bytes_out += t.bytes_out;
+        s.latency.add(&t.latency);
+        self.connections += o.connections;
+        self.buffers += o.buffers;
+        self.deferred += o.deferred;
+    }
+}
+
+/// One worker's published figures (its own cache line; locked once per loop turn by its worker
+/// and briefly by a scrape).
+#[derive(Default)]
+#[repr(align(64))]
+pub(crate) struct Slot(pub(crate) Mutex<WorkerFigures>);
+
+/// Per-route request counters of an application: `[worker][route][class]`, one writer per
+/// worker row (relaxed load + store, no read-modify-write), summed on scrape. Class 5 counts
+/// handlers that deferred their answer (its status is counted when it is written).
+pub struct RouteCounters {
+    routes: Vec<(String, String)>,
+    width: usize,
+    cells: Box<[AtomicU64]>,
+}
+
+/// Class slots per route: the five status classes plus "deferred".
+const ROUTE_CLASSES: usize = 6;
+
+impl RouteCounters {
+    /// Counters for `routes` (method, pattern; the last entry is the unmatched bucket) and
+    /// `workers` workers.
+    pub fn new(routes: Vec<(String, String)>, workers: usize) -> Self {
+        // Round each worker's row up to whole cache lines so rows never share one.
+        let width = (routes.len() * ROUTE_CLASSES).div_ceil(8) * 8;
+        let cells = (0..width * workers.max(1))
+            .map(|_| AtomicU64::new(0))
+            .collect();
+        RouteCounters {
+            routes,
+            width,
+            cells,
+        }
+    }
+
+    /// Counts one request of route `route` answered with `status` (`None`: deferred) on the
+    /// worker that issued request id `id`.
+    #[inline]
+    pub fn count(&self, id: u64, route: usize, status: Option<u16>) {
+        let worker = (id >> 48) as usize;
+        let class = status.map_or(ROUTE_CLASSES - 1, status_class);
+        let i = worker * self.width + route * ROUTE_CLASSES + class;
+        if let Some(c) = self.cells.get(i) {
+            c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        }
+    }
+
+    /// `(method, pattern, class label, count)` for every non-zero cell, summed over workers.
+    pub fn totals(&self) -> Vec<(&str, &str, &'static str, u64)> {
+        let workers = self.cells.len() / self.width.max(1);
+        let mut out = Vec::new();
+        for (r, (m, p)) in self.routes.iter().enumerate() {
+            for class in 0..ROUTE_CLASSES {
+                let n: u64 = (0..workers)
+                    .map(|w| self.cells[w * self.width + r * ROUTE_CLASSES + class].load(Ordering::Relaxed))
+                    .sum();
+                if n > 0 {
+                    let label = STATUS_CLASSES.get(class).copied().unwrap_or("deferred");
+                    out.push((m.as_str(), p.as_str(), label, n));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Static facts shown by `/debug/vars` (configuration and the like), set by the embedding
+/// program.
+pub type Facts = serde_json::Map<String, serde_json::Value>;
+
+struct OpsInner {
+    slots: OnceLock<Arc<[Slot]>>,
+    routes: OnceLock<Arc<RouteCounters>>,
+    ready: OnceLock<Arc<dyn Fn() -> bool + Send + Sync>>,
+    facts: Mutex<Facts>,
+    started: Instant,
+}
+
+/// The operations side of a server: metrics, debug vars and readiness. Cheap to clone; the
+/// server attaches its figures when it starts (before that every figure reads 0).
+#[derive(Clone)]
+pub struct Ops(Arc<OpsInner>);
+
+impl std::fmt::Debug for Ops {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ops").finish_non_exhaustive()
+    }
+}
+
+impl Default for Ops {
+    fn default() -> Self {
+        Ops(Arc::new(OpsInner {
+            slots: OnceLock::new(),
+            routes: OnceLock::new(),
+            ready: OnceLock::new(),
+            facts: Mutex::new(Facts::new()),
+            started: Instant::now(),
+        }))
+    }
+}
+
+/// The figures of a whole server at one moment, summed over workers.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Summed worker figures.
+    pub total: WorkerFigures,
+    /// Workers.
+    pub workers: usize,
+}
+
+impl Ops {
+    pub(crate) fn attach_slots(&self, slots: Arc<[Slot]>) {
+        let _ = self.0.slots.set(slots);
+    }
+
+    pub(crate) fn attach_routes(&self, routes: Arc<RouteCounters>) {
+        let _ = self.0.routes.set(routes);
+    }
+
+    pub(crate) fn attach_ready(&self, ready: Arc<dyn Fn() -> bool + Send + Sync>) {
+        let _ = self.0.ready.set(ready);
+    }
+
+    /// Replaces the facts `/debug/vars` shows under `"config"`.
+    pub fn set_facts(&self, facts: Facts) {
+        *self.0.facts.lock().unwrap_or_else(|e| e.into_inner()) = facts;
+    }
+
+    /// Whether the server accepts traffic: started, not draining, not marked unready.
+    pub fn is_ready(&self) -> bool {
+        self.0.ready.get().is_some_and(|f| f())
+    }
+
+    /// Sums the workers' last published figures.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut s = Snapshot::default();
+        if let Some(slots) = self.0.slots.get() {
+            s.workers = slots.len();
+            for slot in slots.iter() {
+                let f = slot.0.lock().unwrap_or_else(|e| e.into_inner());
+                s.total.add(&f);
+            }
+        }
+        s
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn prometheus(&self) -> String {
+        let s = self.snapshot();
+        let t = &s.total.stats;
+        let mut o = String::with_capacity(4096);
+        let family = |o: &mut String, name: &str, kind: &str, help: &str| {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        family(&mut o, "strela_build_info", "gauge", "Build information (always 1).");
+        let _ = writeln!(
+            o,
+            "strela_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        family(&mut o, "strela_uptime_seconds", "gauge", "Seconds since the server was configured.");
+        let _ = writeln!(o, "strela_uptime_seconds {:.3}", self.0.started.elapsed().as_secs_f64());
+        family(&mut o, "strela_workers", "gauge", "Worker threads.");
+        let _ = writeln!(o, "strela_workers {}", s.workers);
+
+        family(&mut o, "strela_responses_total", "counter", "Responses written, by status class (core errors included).");
+        for (i, c) in STATUS_CLASSES.iter().enumerate() {
+            let _ = writeln!(o, "strela_responses_total{{class=\"{c}\"}} {}", t.status[i]);
+        }
+        family(&mut o, "strela_requests_total", "counter", "Requests that reached a route, by method, route pattern and status class (\"deferred\": answered later).");
+        if let Some(r) = self.0.routes.get() {
+            for (m, p, c, n) in r.totals() {
+                let _ = writeln!(
+                    o,
+                    "strela_requests_total{{method=\"{}\",route=\"{}\",class=\"{c}\"}} {n}",
+                    escape(m),
+                    escape(p)
+                );
+            }
+        }
+        family(&mut o, "strela_parse_errors_total", "counter", "Requests refused by the protocol core, by kind.");
+        for e in RequestError::ALL {
+            let _ = writeln!(o, "strela_parse_errors_total{{kind=\"{}\"}} {}", e.as_str(), t.errors[e.index()]);
+        }
+        family(&mut o, "strela_handler_panics_total", "counter", "Handlers that panicked (answered 500).");
+        let _ = writeln!(o, "strela_handler_panics_total {}", t.panics);
+        family(&mut o, "strela_request_duration_seconds", "histogram", "Time from reading a request's bytes to its response being ready (per batch).");
+        let mut cum = 0;
+        for (i, b) in LATENCY_BOUNDS_NS.iter().enumerate() {
+            cum += t.latency.buckets[i];
+            let _ = writeln!(o, "strela_request_duration_seconds_bucket{{le=\"{}\"}} {cum}", *b as f64 / 1e9);
+        }
+        cum += t.latency.buckets[LATENCY_BOUNDS_NS.len()];
+        let _ = writeln!(o, "strela_request_duration_seconds_bucket{{le=\"+Inf\"}} {cum}");
+        let _ = writeln!(o, "strela_request_duration_seconds_sum {}", t.latency.sum_ns as f64 / 1e9);
+        let _ = writeln!(o, "strela_request_duration_seconds_count {cum}");
+        family(&mut o, "strela_connections_open", "gauge", "Open connections.");
+        let _ = writeln!(o, "strela_connections_open {}", s.total.connections);
+        family(&mut o, "strela_connections_accepted_total", "counter", "Connections accepted.");
+        let _ = writeln!(o, "strela_connections_accepted_total {}", t.accepted);
+        family(&mut o, "strela_connections_closed_total", "counter", "Connections closed.");
+        let _ = writeln!(o, "strela_connections_closed_total {}", t.closed);
+        family(&mut o, "strela_timeouts_total", "counter", "Connections closed by a timeout, by kind.");
+        for (i, k) in ["header", "idle", "write"].iter().enumerate() {
+            let _ = writeln!(o, "strela_timeouts_total{{kind=\"{k}\"}} {}", t.timeouts_by_kind[i]);
+        }
+        family(&mut o, "strela_bytes_received_total", "counter", "Bytes read from clients.");
+        let _ = writeln!(o, "strela_bytes_received_total {}", t.bytes_in);
+        family(&mut o, "strela_bytes_sent_total", "counter", "Bytes written to clients.");
+        let _ = writeln!(o, "strela_bytes_sent_total {}", t.bytes_out);
+        family(&mut o, "strela_buffers_in_use", "gauge", "Pooled buffers held by connections.");
+        let _ = writeln!(o, "strela_buffers_in_use {}", s.total.buffers);
+        family(&mut o, "strela_deferred_in_flight", "gauge", "Deferred requests waiting for their completion.");
+        let _ = writeln!(o, "strela_deferred_in_flight {}", s.total.deferred);
+        family(&mut o, "strela_deferred_total", "counter", "Deferred requests, by outcome (started, expired: 504, refused: 503, cancelled).");
+        for (k, v) in [
+            ("started", t.deferred),
+            ("expired", t.deferred_expired),
+            ("refused", t.deferred_refused),
+            ("cancelled", t.deferred_cancelled),
+        ] {
+            let _ = writeln!(o, "strela_deferred_total{{outcome=\"{k}\"}} {v}");
+        }
+        family(&mut o, "strela_ready", "gauge", "1 while the server accepts traffic, 0 once draining or marked unready.");
+        let _ = writeln!(o, "strela_ready {}", u8::from(self.is_ready()));
+        o
+    }
+
+    /// The same figures as JSON, plus configuration facts and runtime details.
+    pub fn debug_vars(&self) -> serde_json::Value {
+        use serde_json::json;
+        let s = self.snapshot();
+        let t = &s.total.stats;
+        let errors: serde_json::Map<String, serde_json::Value> = RequestError::ALL
+            .iter()
+            .map(|e| (e.as_str().to_string(), json!(t.errors[e.index()])))
+            .collect();
+        let status: serde_json::Map<String, serde_json::Value> = STATUS_CLASSES
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.to_string(), json!(t.status[i])))
+            .collect();
+        let routes: Vec<serde_json::Value> = self
+            .0
+            .routes
+            .get()
+            .map(|r| {
+                r.totals()
+                    .into_iter()
+                    .map(|(m, p, c, n)| json!({"method": m, "route": p, "class": c, "count": n}))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let lat = &t.latency;
+        let count = lat.count();
+        json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "pid": std::process::id(),
+            "uptime_seconds": self.0.started.elapsed().as_secs_f64(),
+            "workers": s.workers,
+            "ready": self.is_ready(),
+            "config": *self.0.facts.lock().unwrap_or_else(|e| e.into_inner()),
+            "responses": status,
+            "requests_by_route": routes,
+            "parse_errors": errors,
+            "handler_panics": t.panics,
+            "latency": {
+                "count": count,
+                "mean_seconds": if count > 0 { lat.sum_ns as f64 / count as f64 / 1e9 } else { 0.0 },
+                "bucket_bounds_seconds": LATENCY_BOUNDS_NS.iter().map(|b| *b as f64 / 1e9).collect::<Vec<_>>(),
+                "buckets": lat.buckets.to_vec(),
+            },
+            "connections": {
+                "open": s.total.connections,
+                "accepted": t.accepted,
+                "closed": t.closed,
+            },
+            "timeouts": {"header": t.timeouts_by_kind[0], "idle": t.timeouts_by_kind[1], "write": t.timeouts_by_kind[2]},
+            "bytes": {"received": t.bytes_in, "sent": t.bytes_out},
+            "buffers_in_use": s.total.buffers,
+            "deferred": {
+                "in_flight": s.total.deferred,
+                "started": t.deferred,
+                "expired": t.deferred_expired,
+                "refused": t.deferred_refused,
+                "cancelled": t.deferred_cancelled,
+            },
+        })
+    }
+
+    /// A handler answering the Prometheus text.
+    pub fn metrics_handler(&self) -> impl Fn(&Request<'_>, &mut Response<'_>) + Send + Sync + 'static {
+        let ops = self.clone();
+        move |_req: &Request<'_>, res: &mut Response<'_>| {
+            res.content_type("text/plain; version=0.0.4; charset=utf-8")
+                .body_string(ops.prometheus());
+        }
+    }
+
+    /// A handler answering the debug vars as JSON.
+    pub fn debug_vars_handler(&self) -> impl Fn(&Request<'_>, &mut Response<'_>) + Send + Sync + 'static {
+        let ops = self.clone();
+        move |_req: &Request<'_>, res: &mut Response<'_>| {
+            let v = ops.debug_vars();
+            res.json(&v);
+        }
+    }
+
+    /// A handler answering `200 ready` or, once draining or marked unready, `503 draining`.
+    pub fn readiness_handler(&self) -> impl Fn(&Request<'_>, &mut Response<'_>) + Send + Sync + 'static {
+        let ops = self.clone();
+        move |_req: &Request<'_>, res: &mut Response<'_>| {
+            if ops.is_ready() {
+                res.content_type("text/plain").body_static(b"ready\n");
+            } else {
+                res.status(503)
+                    .header("Retry-After", "1")
+                    .content_type("text/plain")
+                    .body_static(b"draining\n");
+            }
+        }
+    }
+}
+
+/// Escapes a Prometheus label value.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_buckets_by_upper_bound() {
+        let mut l = Latency::default();
+        l.observe(50_000, 1); // on the bound → that bucket
+        l.observe(50_001, 2);
+        l.observe(u64::MAX / 4, 1); // → +Inf
+        assert_eq!(l.buckets[0], 1);
+        assert_eq!(l.buckets[1], 2);
+        assert_eq!(l.buckets[16], 1);
+        assert_eq!(l.count(), 4);
+    }
+
+    #[test]
+    fn status_classes() {
+        assert_eq!(status_class(100), 0);
+        assert_eq!(status_class(204), 1);
+        assert_eq!(status_class(308), 2);
+        assert_eq!(status_class(431), 3);
+        assert_eq!(status_class(599), 4);
+        assert_eq!(status_class(999), 4);
+    }
+
+    #[test]
+    fn route_counters_sum_over_workers() {
+        let r = RouteCounters::new(vec![("GET".into(), "/a".into()), ("*".into(), "".into())], 2);
+        r.count(0, 0, Some(200));
+        r.count(1 << 48, 0, Some(201));
+        r.count(1 << 48, 0, None);
+        r.count(0, 1, Some(404));
+        r.count(7 << 48, 0, Some(200)); // no such worker: ignored, never a panic
+        let t = r.totals();
+        assert_eq!(t, vec![("GET", "/a", "2xx", 2), ("GET", "/a", "deferred", 1), ("*", "", "4xx", 1)]);
+    }
+}
