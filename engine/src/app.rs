@@ -84,6 +84,9 @@ impl Handler for App {
     }
 }
 
+/// A finished application: the handler to serve and its per-route counters.
+pub type Built = (Box<dyn Handler>, Arc<RouteCounters>);
+
 /// Collects routes, middleware and options; [`AppBuilder::build`] checks them and returns the
 /// handler to serve. Route errors (conflicts, bad patterns) are kept and reported by `build`,
 /// so a chain of calls needs one `?` at the end.
@@ -146,10 +149,7 @@ impl AppBuilder {
 
     /// Like [`AppBuilder::build`], also returning the per-route counters, sized for `workers`
     /// workers (request ids carry their worker's index).
-    pub fn build_counted(
-        self,
-        workers: usize,
-    ) -> Result<(Box<dyn Handler>, Arc<RouteCounters>), Vec<InsertError>> {
+    pub fn build_counted(self, workers: usize) -> Result<Built, Vec<InsertError>> {
         if !self.errors.is_empty() {
             return Err(self.errors);
         }

@@ -64,6 +64,9 @@ pub struct Config {
     /// Time between a stop signal and closing the listeners, while `/readyz` already says 503
     /// (lets a load balancer notice before connections are refused).
     pub shutdown_delay: Duration,
+    /// How long a stop keeps idle keep-alive connections open (answering their next request
+    /// with `Connection: close`); see `ServerBuilder::drain_idle_grace`.
+    pub drain_idle_grace: Duration,
     /// Listen backlog.
     pub backlog: i32,
     /// Log level: off, error, warn, info, debug, trace.
@@ -93,6 +96,7 @@ impl Default for Config {
             limits: Limits::default(),
             drain_timeout: Duration::from_secs(10),
             shutdown_delay: Duration::ZERO,
+            drain_idle_grace: Duration::from_millis(1000),
             backlog: 4096,
             log_level: log::LevelFilter::Info,
             access_log: false,
@@ -126,6 +130,7 @@ pub const KEYS: &[&str] = &[
     "limits.max_deferred",
     "server.drain_timeout_secs",
     "server.shutdown_delay_ms",
+    "server.drain_idle_grace_ms",
     "server.backlog",
     "log.level",
     "log.access",
@@ -162,7 +167,9 @@ fn path_value(v: &str) -> Result<String, String> {
     if v.is_empty() || (v.starts_with('/') && !v.contains(char::is_whitespace)) {
         Ok(v.to_string())
     } else {
-        Err(format!("{v:?} is not a path starting with / (or \"\" to disable)"))
+        Err(format!(
+            "{v:?} is not a path starting with / (or \"\" to disable)"
+        ))
     }
 }
 
@@ -177,7 +184,8 @@ impl Config {
             }
             Ok(Duration::from_secs(s))
         };
-        let ms = |v: &str| parse::<u64>(v, "a whole number of milliseconds").map(Duration::from_millis);
+        let ms =
+            |v: &str| parse::<u64>(v, "a whole number of milliseconds").map(Duration::from_millis);
         let l = &mut self.limits;
         match key {
             "bind" => {
@@ -210,6 +218,7 @@ impl Config {
             "limits.max_deferred" => l.max_deferred = n(value)?,
             "server.drain_timeout_secs" => self.drain_timeout = secs(value)?,
             "server.shutdown_delay_ms" => self.shutdown_delay = ms(value)?,
+            "server.drain_idle_grace_ms" => self.drain_idle_grace = ms(value)?,
             "server.backlog" => self.backlog = parse(value, "an integer")?,
             "log.level" => {
                 self.log_level = parse(value, "one of off, error, warn, info, debug, trace")?
@@ -259,6 +268,7 @@ impl Config {
             "limits.max_deferred" => l.max_deferred.to_string(),
             "server.drain_timeout_secs" => self.drain_timeout.as_secs().to_string(),
             "server.shutdown_delay_ms" => self.shutdown_delay.as_millis().to_string(),
+            "server.drain_idle_grace_ms" => self.drain_idle_grace.as_millis().to_string(),
             "server.backlog" => self.backlog.to_string(),
             "log.level" => self.log_level.to_string().to_lowercase(),
             "log.access" => self.access_log.to_string(),
@@ -338,11 +348,12 @@ impl Config {
                 source: "--set".into(),
                 message: "expected KEY=VALUE".into(),
             })?;
-            self.set(k.trim(), v.trim()).map_err(|message| ConfigError {
-                key: k.trim().to_string(),
-                source: "--set".into(),
-                message,
-            })?;
+            self.set(k.trim(), v.trim())
+                .map_err(|message| ConfigError {
+                    key: k.trim().to_string(),
+                    source: "--set".into(),
+                    message,
+                })?;
         }
         Ok(())
     }
@@ -371,7 +382,12 @@ impl Config {
     /// The configuration as a JSON object (for `/debug/vars`).
     pub fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
         KEYS.iter()
-            .map(|k| (k.to_string(), serde_json::Value::String(self.get(k).unwrap_or_default())))
+            .map(|k| {
+                (
+                    k.to_string(),
+                    serde_json::Value::String(self.get(k).unwrap_or_default()),
+                )
+            })
             .collect()
     }
 
@@ -424,8 +440,13 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.key, "limits.max_body_bytes");
         assert!(e.to_string().contains("x.toml"), "{e}");
-        let e = c.apply_toml("[limits]\nmax_bdy_bytes = 1\n", "f").unwrap_err();
-        assert_eq!((e.key.as_str(), e.message.as_str()), ("limits.max_bdy_bytes", "unknown key"));
+        let e = c
+            .apply_toml("[limits]\nmax_bdy_bytes = 1\n", "f")
+            .unwrap_err();
+        assert_eq!(
+            (e.key.as_str(), e.message.as_str()),
+            ("limits.max_bdy_bytes", "unknown key")
+        );
         let e = c
             .apply_env([("STRELA_WORKERS".to_string(), "0".to_string())])
             .unwrap_err();

@@ -26,7 +26,10 @@ impl log::Log for Logfmt {
         // pair is the message, quoted; the pairs follow as they are.
         let text = record.args().to_string();
         let (msg, kv) = split_message(&text);
-        let mut line = format!("ts={ts} level={level} target={} msg={msg:?}", record.target());
+        let mut line = format!(
+            "ts={ts} level={level} target={} msg={msg:?}",
+            record.target()
+        );
         if !kv.is_empty() {
             line.push(' ');
             line.push_str(kv);
@@ -82,6 +85,9 @@ mod tests {
             ("listening", "addr=0.0.0.0:80 workers=2")
         );
         assert_eq!(split_message("stopped"), ("stopped", ""));
-        assert_eq!(split_message("reload rejected: bad x=1"), ("reload rejected: bad", "x=1"));
+        assert_eq!(
+            split_message("reload rejected: bad x=1"),
+            ("reload rejected: bad", "x=1")
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Metrics: what the server counts and how it is exposed.
 //!
 //! Counting happens where the work happens, in plain per-worker integers (the protocol core's
-//! [`Stats`](crate::proto::conn::Stats), the worker's connection and byte counts, the
+//! [`Stats`], the worker's connection and byte counts, the
 //! application's per-route table); no atomic is contended on the request path. Each worker
 //! publishes a copy of its figures once per event-loop turn (one uncontended lock of its own
 //! slot); a scrape sums the slots. Request latency is observed once per batch: the time from the
@@ -182,7 +182,10 @@ impl RouteCounters {
         for (r, (m, p)) in self.routes.iter().enumerate() {
             for class in 0..ROUTE_CLASSES {
                 let n: u64 = (0..workers)
-                    .map(|w| self.cells[w * self.width + r * ROUTE_CLASSES + class].load(Ordering::Relaxed))
+                    .map(|w| {
+                        self.cells[w * self.width + r * ROUTE_CLASSES + class]
+                            .load(Ordering::Relaxed)
+                    })
                     .sum();
                 if n > 0 {
                     let label = STATUS_CLASSES.get(class).copied().unwrap_or("deferred");
@@ -282,18 +285,37 @@ impl Ops {
         let family = |o: &mut String, name: &str, kind: &str, help: &str| {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
         };
-        family(&mut o, "strela_build_info", "gauge", "Build information (always 1).");
+        family(
+            &mut o,
+            "strela_build_info",
+            "gauge",
+            "Build information (always 1).",
+        );
         let _ = writeln!(
             o,
             "strela_build_info{{version=\"{}\"}} 1",
             env!("CARGO_PKG_VERSION")
         );
-        family(&mut o, "strela_uptime_seconds", "gauge", "Seconds since the server was configured.");
-        let _ = writeln!(o, "strela_uptime_seconds {:.3}", self.0.started.elapsed().as_secs_f64());
+        family(
+            &mut o,
+            "strela_uptime_seconds",
+            "gauge",
+            "Seconds since the server was configured.",
+        );
+        let _ = writeln!(
+            o,
+            "strela_uptime_seconds {:.3}",
+            self.0.started.elapsed().as_secs_f64()
+        );
         family(&mut o, "strela_workers", "gauge", "Worker threads.");
         let _ = writeln!(o, "strela_workers {}", s.workers);
 
-        family(&mut o, "strela_responses_total", "counter", "Responses written, by status class (core errors included).");
+        family(
+            &mut o,
+            "strela_responses_total",
+            "counter",
+            "Responses written, by status class (core errors included).",
+        );
         for (i, c) in STATUS_CLASSES.iter().enumerate() {
             let _ = writeln!(o, "strela_responses_total{{class=\"{c}\"}} {}", t.status[i]);
         }
@@ -308,41 +330,121 @@ impl Ops {
                 );
             }
         }
-        family(&mut o, "strela_parse_errors_total", "counter", "Requests refused by the protocol core, by kind.");
+        family(
+            &mut o,
+            "strela_parse_errors_total",
+            "counter",
+            "Requests refused by the protocol core, by kind.",
+        );
         for e in RequestError::ALL {
-            let _ = writeln!(o, "strela_parse_errors_total{{kind=\"{}\"}} {}", e.as_str(), t.errors[e.index()]);
+            let _ = writeln!(
+                o,
+                "strela_parse_errors_total{{kind=\"{}\"}} {}",
+                e.as_str(),
+                t.errors[e.index()]
+            );
         }
-        family(&mut o, "strela_handler_panics_total", "counter", "Handlers that panicked (answered 500).");
+        family(
+            &mut o,
+            "strela_handler_panics_total",
+            "counter",
+            "Handlers that panicked (answered 500).",
+        );
         let _ = writeln!(o, "strela_handler_panics_total {}", t.panics);
-        family(&mut o, "strela_request_duration_seconds", "histogram", "Time from reading a request's bytes to its response being ready (per batch).");
+        family(
+            &mut o,
+            "strela_request_duration_seconds",
+            "histogram",
+            "Time from reading a request's bytes to its response being ready (per batch).",
+        );
         let mut cum = 0;
         for (i, b) in LATENCY_BOUNDS_NS.iter().enumerate() {
             cum += t.latency.buckets[i];
-            let _ = writeln!(o, "strela_request_duration_seconds_bucket{{le=\"{}\"}} {cum}", *b as f64 / 1e9);
+            let _ = writeln!(
+                o,
+                "strela_request_duration_seconds_bucket{{le=\"{}\"}} {cum}",
+                *b as f64 / 1e9
+            );
         }
         cum += t.latency.buckets[LATENCY_BOUNDS_NS.len()];
-        let _ = writeln!(o, "strela_request_duration_seconds_bucket{{le=\"+Inf\"}} {cum}");
-        let _ = writeln!(o, "strela_request_duration_seconds_sum {}", t.latency.sum_ns as f64 / 1e9);
+        let _ = writeln!(
+            o,
+            "strela_request_duration_seconds_bucket{{le=\"+Inf\"}} {cum}"
+        );
+        let _ = writeln!(
+            o,
+            "strela_request_duration_seconds_sum {}",
+            t.latency.sum_ns as f64 / 1e9
+        );
         let _ = writeln!(o, "strela_request_duration_seconds_count {cum}");
-        family(&mut o, "strela_connections_open", "gauge", "Open connections.");
+        family(
+            &mut o,
+            "strela_connections_open",
+            "gauge",
+            "Open connections.",
+        );
         let _ = writeln!(o, "strela_connections_open {}", s.total.connections);
-        family(&mut o, "strela_connections_accepted_total", "counter", "Connections accepted.");
+        family(
+            &mut o,
+            "strela_connections_accepted_total",
+            "counter",
+            "Connections accepted.",
+        );
         let _ = writeln!(o, "strela_connections_accepted_total {}", t.accepted);
-        family(&mut o, "strela_connections_closed_total", "counter", "Connections closed.");
+        family(
+            &mut o,
+            "strela_connections_closed_total",
+            "counter",
+            "Connections closed.",
+        );
         let _ = writeln!(o, "strela_connections_closed_total {}", t.closed);
-        family(&mut o, "strela_timeouts_total", "counter", "Connections closed by a timeout, by kind.");
+        family(
+            &mut o,
+            "strela_timeouts_total",
+            "counter",
+            "Connections closed by a timeout, by kind.",
+        );
         for (i, k) in ["header", "idle", "write"].iter().enumerate() {
-            let _ = writeln!(o, "strela_timeouts_total{{kind=\"{k}\"}} {}", t.timeouts_by_kind[i]);
+            let _ = writeln!(
+                o,
+                "strela_timeouts_total{{kind=\"{k}\"}} {}",
+                t.timeouts_by_kind[i]
+            );
         }
-        family(&mut o, "strela_bytes_received_total", "counter", "Bytes read from clients.");
+        family(
+            &mut o,
+            "strela_bytes_received_total",
+            "counter",
+            "Bytes read from clients.",
+        );
         let _ = writeln!(o, "strela_bytes_received_total {}", t.bytes_in);
-        family(&mut o, "strela_bytes_sent_total", "counter", "Bytes written to clients.");
+        family(
+            &mut o,
+            "strela_bytes_sent_total",
+            "counter",
+            "Bytes written to clients.",
+        );
         let _ = writeln!(o, "strela_bytes_sent_total {}", t.bytes_out);
-        family(&mut o, "strela_buffers_in_use", "gauge", "Pooled buffers held by connections.");
+        family(
+            &mut o,
+            "strela_buffers_in_use",
+            "gauge",
+            "Pooled buffers held by connections.",
+        );
         let _ = writeln!(o, "strela_buffers_in_use {}", s.total.buffers);
-        family(&mut o, "strela_deferred_in_flight", "gauge", "Deferred requests waiting for their completion.");
+        family(
+            &mut o,
+            "strela_deferred_in_flight",
+            "gauge",
+            "Deferred requests waiting for their completion.",
+        );
         let _ = writeln!(o, "strela_deferred_in_flight {}", s.total.deferred);
-        family(&mut o, "strela_deferred_total", "counter", "Deferred requests, by outcome (started, expired: 504, refused: 503, cancelled).");
+        family(
+            &mut o,
+            "strela_deferred_total",
+            "counter",
+            "Deferred requests, by outcome (started, expired: 504, refused: 503, cancelled).",
+        );
         for (k, v) in [
             ("started", t.deferred),
             ("expired", t.deferred_expired),
@@ -351,7 +453,12 @@ impl Ops {
         ] {
             let _ = writeln!(o, "strela_deferred_total{{outcome=\"{k}\"}} {v}");
         }
-        family(&mut o, "strela_ready", "gauge", "1 while the server accepts traffic, 0 once draining or marked unready.");
+        family(
+            &mut o,
+            "strela_ready",
+            "gauge",
+            "1 while the server accepts traffic, 0 once draining or marked unready.",
+        );
         let _ = writeln!(o, "strela_ready {}", u8::from(self.is_ready()));
         o
     }
@@ -419,7 +526,9 @@ impl Ops {
     }
 
     /// A handler answering the Prometheus text.
-    pub fn metrics_handler(&self) -> impl Fn(&Request<'_>, &mut Response<'_>) + Send + Sync + 'static {
+    pub fn metrics_handler(
+        &self,
+    ) -> impl Fn(&Request<'_>, &mut Response<'_>) + Send + Sync + 'static {
         let ops = self.clone();
         move |_req: &Request<'_>, res: &mut Response<'_>| {
             res.content_type("text/plain; version=0.0.4; charset=utf-8")
@@ -428,7 +537,9 @@ impl Ops {
     }
 
     /// A handler answering the debug vars as JSON.
-    pub fn debug_vars_handler(&self) -> impl Fn(&Request<'_>, &mut Response<'_>) + Send + Sync + 'static {
+    pub fn debug_vars_handler(
+        &self,
+    ) -> impl Fn(&Request<'_>, &mut Response<'_>) + Send + Sync + 'static {
         let ops = self.clone();
         move |_req: &Request<'_>, res: &mut Response<'_>| {
             let v = ops.debug_vars();
@@ -437,7 +548,9 @@ impl Ops {
     }
 
     /// A handler answering `200 ready` or, once draining or marked unready, `503 draining`.
-    pub fn readiness_handler(&self) -> impl Fn(&Request<'_>, &mut Response<'_>) + Send + Sync + 'static {
+    pub fn readiness_handler(
+        &self,
+    ) -> impl Fn(&Request<'_>, &mut Response<'_>) + Send + Sync + 'static {
         let ops = self.clone();
         move |_req: &Request<'_>, res: &mut Response<'_>| {
             if ops.is_ready() {
@@ -454,7 +567,9 @@ impl Ops {
 
 /// Escapes a Prometheus label value.
 fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -485,13 +600,23 @@ mod tests {
 
     #[test]
     fn route_counters_sum_over_workers() {
-        let r = RouteCounters::new(vec![("GET".into(), "/a".into()), ("*".into(), "".into())], 2);
+        let r = RouteCounters::new(
+            vec![("GET".into(), "/a".into()), ("*".into(), "".into())],
+            2,
+        );
         r.count(0, 0, Some(200));
         r.count(1 << 48, 0, Some(201));
         r.count(1 << 48, 0, None);
         r.count(0, 1, Some(404));
         r.count(7 << 48, 0, Some(200)); // no such worker: ignored, never a panic
         let t = r.totals();
-        assert_eq!(t, vec![("GET", "/a", "2xx", 2), ("GET", "/a", "deferred", 1), ("*", "", "4xx", 1)]);
+        assert_eq!(
+            t,
+            vec![
+                ("GET", "/a", "2xx", 2),
+                ("GET", "/a", "deferred", 1),
+                ("*", "", "4xx", 1)
+            ]
+        );
     }
 }

@@ -27,6 +27,7 @@ pub(crate) struct Shared {
     /// Close everything now instead of draining.
     pub(crate) abort: AtomicBool,
     pub(crate) drain_timeout: std::time::Duration,
+    pub(crate) drain_idle_grace: std::time::Duration,
     pub(crate) wakers: Vec<sys::Waker>,
     /// The current limits (normalized); replaced as a whole by `set_limits`, and picked up by
     /// each worker at its next loop turn when `limits_gen` has moved.
@@ -73,7 +74,10 @@ pub struct ServerStats {
 impl Shared {
     /// The current limits.
     pub(crate) fn limits(&self) -> Arc<Limits> {
-        self.limits.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.limits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Swaps in new limits (copy-on-write); workers pick them up at their next loop turn. The
@@ -133,6 +137,7 @@ pub struct ServerBuilder {
     limits: Limits,
     backlog: i32,
     drain_timeout: std::time::Duration,
+    drain_idle_grace: std::time::Duration,
     app: AppBuilder,
     ops: Ops,
 }
@@ -161,6 +166,7 @@ impl Server {
             limits: Limits::default(),
             backlog: 4096,
             drain_timeout: std::time::Duration::from_secs(10),
+            drain_idle_grace: std::time::Duration::ZERO,
             app: AppBuilder::new(),
             ops: Ops::default(),
         }
@@ -197,6 +203,16 @@ impl ServerBuilder {
     /// (default 10 s).
     pub fn drain_timeout(mut self, d: std::time::Duration) -> Self {
         self.drain_timeout = d;
+        self
+    }
+
+    /// How long a graceful stop keeps idle keep-alive connections open (default 0: closed at
+    /// once). During the grace a request on one is answered with `Connection: close`, so a
+    /// client that reuses its connection just as the stop begins is not failed; connections
+    /// already in the listen queue are accepted and served too. Use it for zero-downtime
+    /// restarts (a new process on the same port with `SO_REUSEPORT`, then stop the old one).
+    pub fn drain_idle_grace(mut self, d: std::time::Duration) -> Self {
+        self.drain_idle_grace = d;
         self
     }
 
@@ -306,6 +322,7 @@ impl ServerBuilder {
             stop: AtomicBool::new(false),
             abort: AtomicBool::new(false),
             drain_timeout: self.drain_timeout,
+            drain_idle_grace: self.drain_idle_grace,
             wakers,
             limits: Mutex::new(Arc::new(self.limits.normalized())),
             limits_gen: AtomicU64::new(0),

@@ -85,6 +85,10 @@ struct State<'h, H: ?Sized> {
     due: Vec<u64>,
     /// Draining since this instant (stop requested).
     draining: Option<Instant>,
+    /// While draining: idle keep-alive connections stay open until this instant, so a client
+    /// about to reuse one gets its request answered (with `Connection: close`) instead of a
+    /// closed socket. `None` once they were closed.
+    idle_grace_end: Option<Instant>,
     /// Completions taken from the inbox, and connections they touched (reused buffers).
     done: Vec<Done>,
     touched: Vec<u64>,
@@ -118,12 +122,19 @@ impl<H: Handler + ?Sized> Worker<H> {
             tick: 0,
             due: Vec::new(),
             draining: None,
+            idle_grace_end: None,
             done: Vec::new(),
             touched: Vec::new(),
         };
         loop {
             if st.draining.is_none() && self.shared.stop.load(Ordering::Acquire) {
-                st.begin_drain();
+                st.begin_drain(&poller, self.shared.drain_idle_grace);
+            }
+            if st.idle_grace_end.is_some_and(|end| Instant::now() >= end) {
+                st.idle_grace_end = None;
+                for t in st.slab.tokens() {
+                    st.settle(t); // closes the idle ones now
+                }
             }
             if let Some(since) = st.draining {
                 if st.slab.is_empty()
@@ -138,7 +149,13 @@ impl<H: Handler + ?Sized> Worker<H> {
             } else {
                 TICK_MS
             };
-            if let Some(at) = st.cx.next_deadline() {
+            if let Some(at) = st
+                .cx
+                .next_deadline()
+                .into_iter()
+                .chain(st.idle_grace_end)
+                .min()
+            {
                 let left = at.saturating_duration_since(Instant::now());
                 timeout = timeout.min(left.as_millis() as u64 + 1);
             }
@@ -345,7 +362,8 @@ impl<H: Handler + ?Sized> State<'_, H> {
         };
         let pending = e.conn.has_pending();
         let idle = !e.conn.mid_request() && !e.conn.has_output() && !pending;
-        if e.conn.is_done() || (idle && self.draining.is_some()) || (pending && e.conn.saw_eof()) {
+        let drained = self.draining.is_some() && self.idle_grace_end.is_none();
+        if e.conn.is_done() || (idle && drained) || (pending && e.conn.saw_eof()) {
             self.close(token);
             return;
         }
@@ -407,11 +425,18 @@ impl<H: Handler + ?Sized> State<'_, H> {
     }
 
     /// Stop accepting; answer what every connection has already sent (a request on the wire
-    /// when the stop came is answered, with `Connection: close`); close the idle ones. The rest
-    /// finish their current request.
-    fn begin_drain(&mut self) {
-        self.draining = Some(Instant::now());
+    /// when the stop came is answered, with `Connection: close`); close the idle ones, at once
+    /// or after `idle_grace`. The rest finish their current request. With a grace period the
+    /// connections already waiting in the listen queue are accepted first and served like idle
+    /// ones, instead of being reset when the listener closes.
+    fn begin_drain(&mut self, poller: &Poller, idle_grace: std::time::Duration) {
+        let now = Instant::now();
+        self.draining = Some(now);
         self.cx.draining = true;
+        if !idle_grace.is_zero() {
+            self.idle_grace_end = Some(now + idle_grace);
+            self.accept_all(poller);
+        }
         self.listener = None; // closing the listener removes it from epoll
         for t in self.slab.tokens() {
             self.read_ready(t, false); // ends in settle(), which closes idle connections

@@ -27,7 +27,9 @@ fn read_response(s: &mut TcpStream) -> String {
 fn sigterm_answers_requests_already_sent_then_exits_0() {
     let (mut child, port, line) = common::spawn_binary("", 2);
     assert!(
-        line.contains("msg=\"listening\"") && line.contains(" workers=2 ") && line.contains(" fd_limit="),
+        line.contains("msg=\"listening\"")
+            && line.contains(" workers=2 ")
+            && line.contains(" fd_limit="),
         "{line}"
     );
     let req = b"GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n";

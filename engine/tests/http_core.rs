@@ -23,8 +23,17 @@ fn check(r: &Resp, ctype: &str, body: &[u8]) {
     assert_eq!(r.count("date"), 1);
 }
 
+
+/// This file's tests run one at a time: one of them counts the process's open descriptors,
+/// which sockets of a test running in parallel would disturb.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn each_endpoint() {
+    let _serial = serial();
     let srv = start_core(2);
     let mut s = connect(srv.local_addr());
     check(
@@ -57,6 +66,7 @@ fn each_endpoint() {
 
 #[test]
 fn pipelined_16_and_256_in_one_write() {
+    let _serial = serial();
     let srv = start_core(1);
     for n in [16usize, 256] {
         let mut s = connect(srv.local_addr());
@@ -83,6 +93,7 @@ fn pipelined_16_and_256_in_one_write() {
 
 #[test]
 fn byte_by_byte_request_is_answered_once() {
+    let _serial = serial();
     let srv = start_core(1);
     let mut s = connect(srv.local_addr());
     for b in GET_PLAIN {
@@ -103,6 +114,7 @@ fn byte_by_byte_request_is_answered_once() {
 
 #[test]
 fn keep_alive_reuse_for_1000_requests() {
+    let _serial = serial();
     let srv = start_core(1);
     let mut s = connect(srv.local_addr());
     for _ in 0..1000 {
@@ -114,6 +126,7 @@ fn keep_alive_reuse_for_1000_requests() {
 
 #[test]
 fn http10_closes_and_connection_close_closes() {
+    let _serial = serial();
     let srv = start_core(1);
     let mut s = connect(srv.local_addr());
     let r = roundtrip(&mut s, b"GET /plaintext HTTP/1.0\r\n\r\n");
@@ -136,6 +149,7 @@ fn http10_closes_and_connection_close_closes() {
 
 #[test]
 fn malformed_gets_400_close_and_the_server_serves_on() {
+    let _serial = serial();
     let srv = start_core(1);
     let mut s = connect(srv.local_addr());
     let r = roundtrip(
@@ -158,6 +172,7 @@ fn malformed_gets_400_close_and_the_server_serves_on() {
 
 #[test]
 fn peer_reset_mid_request_does_not_disturb_others() {
+    let _serial = serial();
     let srv = start_core(1);
     let mut good = connect(srv.local_addr());
     check(
@@ -184,6 +199,7 @@ fn peer_reset_mid_request_does_not_disturb_others() {
 
 #[test]
 fn disconnect_at_any_byte_leaks_nothing() {
+    let _serial = serial();
     let srv = start_core(2);
     let fds_before = open_fds();
     let mut batch = GET_PLAIN.to_vec();
@@ -210,6 +226,7 @@ fn disconnect_at_any_byte_leaks_nothing() {
 
 #[test]
 fn stop_returns_promptly_with_open_connections() {
+    let _serial = serial();
     let srv = start_core(2);
     let mut conns: Vec<TcpStream> = (0..10).map(|_| connect(srv.local_addr())).collect();
     for c in conns.iter_mut() {
@@ -226,6 +243,7 @@ fn stop_returns_promptly_with_open_connections() {
 
 #[test]
 fn workers_share_the_port_and_all_serve() {
+    let _serial = serial();
     let srv = start_core(2);
     // Many short connections: with SO_REUSEPORT both listeners get some; all must be served.
     for _ in 0..50 {

@@ -152,6 +152,7 @@ fn main() -> ExitCode {
         .workers(cfg.workers)
         .limits(cfg.limits.clone())
         .drain_timeout(cfg.drain_timeout)
+        .drain_idle_grace(cfg.drain_idle_grace)
         .backlog(cfg.backlog)
         .get("/plaintext", strela::endpoints::plaintext)
         .get("/json", strela::endpoints::json)
@@ -177,7 +178,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
         Err(e) => {
-            log::error!("cannot listen addr={} error={:?}", cfg.addr(), e.to_string());
+            log::error!(
+                "cannot listen addr={} error={:?}",
+                cfg.addr(),
+                e.to_string()
+            );
             eprintln!("strela: cannot listen on {}: {e}", cfg.addr());
             return ExitCode::from(1);
         }
@@ -247,7 +252,10 @@ fn reload(
     let new = match args.config() {
         Ok(c) => c,
         Err(e) => {
-            log::warn!("reload rejected, keeping the running configuration error={:?}", e.to_string());
+            log::warn!(
+                "reload rejected, keeping the running configuration error={:?}",
+                e.to_string()
+            );
             return current;
         }
     };
@@ -256,7 +264,11 @@ fn reload(
     strela::logging::set_level(new.log_level);
     access.store(new.access_log, Ordering::Relaxed);
     ops.set_facts(new.to_json());
-    log::info!("reloaded applied={:?} needs_restart={:?}", live.join(","), restart.join(","));
+    log::info!(
+        "reloaded applied={:?} needs_restart={:?}",
+        live.join(","),
+        restart.join(",")
+    );
     if !restart.is_empty() {
         log::warn!(
             "some changed settings apply only after a restart keys={:?}",

@@ -24,11 +24,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::date::DateCache;
-use crate::metrics::status_class;
 use crate::defer::{Cell, Done, Inbox, Reply};
 use crate::error::RequestError;
 use crate::handler::Handler;
 use crate::limits::Limits;
+use crate::metrics::status_class;
 use crate::pool::BufPool;
 use crate::proto::body::{self, ChunkedDecoder, Progress};
 use crate::proto::encode::{DeferSite, Response};
