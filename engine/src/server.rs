@@ -335,6 +335,7 @@ impl ServerBuilder {
         self.ops.attach_ready(Arc::new(move || ready.is_ready()));
 
         let mut threads = Vec::with_capacity(self.workers);
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         for (id, listener) in listeners.into_iter().enumerate() {
             let worker = Worker {
                 id,
@@ -345,9 +346,12 @@ impl ServerBuilder {
             let guard = StopOnExit(shared.clone());
             let spawned = std::thread::Builder::new()
                 .name(format!("strela-w{id}"))
-                .spawn(move || {
-                    let _guard = guard;
-                    worker.run()
+                .spawn({
+                    let ready = ready_tx.clone();
+                    move || {
+                        let _guard = guard;
+                        worker.run(ready)
+                    }
                 });
             match spawned {
                 Ok(t) => threads.push(t),
@@ -360,11 +364,24 @@ impl ServerBuilder {
                 }
             }
         }
-        Ok(ServerHandle {
+        drop(ready_tx);
+        let mut handle = ServerHandle {
             addr,
             shared,
             threads,
-        })
+        };
+        for _ in 0..handle.threads.len() {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    handle.shared.stop();
+                    let _ = handle.join_all();
+                    return Err(e);
+                }
+                Err(_) => break, // a worker ended before reporting: join() will say why
+            }
+        }
+        Ok(handle)
     }
 
     /// Binds and serves until the server stops; returns the first worker error, if any.

@@ -97,11 +97,25 @@ struct State<'h, H: ?Sized> {
 impl<H: Handler + ?Sized> Worker<H> {
     /// Runs the event loop until the server is stopped and drained. Errors are fatal to the
     /// whole server.
-    pub(crate) fn run(self) -> io::Result<()> {
-        let mut poller = Poller::new(1024)?;
+    pub(crate) fn run(self, ready: std::sync::mpsc::Sender<io::Result<()>>) -> io::Result<()> {
         let waker = &self.shared.wakers[self.id];
-        poller.add(self.listener.as_fd(), TOKEN_LISTENER, sys::read_interest())?;
-        poller.add(waker.as_fd(), TOKEN_WAKER, sys::read_interest())?;
+        let setup = || -> io::Result<Poller> {
+            let poller = Poller::new(1024)?;
+            poller.add(self.listener.as_fd(), TOKEN_LISTENER, sys::read_interest())?;
+            poller.add(waker.as_fd(), TOKEN_WAKER, sys::read_interest())?;
+            Ok(poller)
+        };
+        // `start` returns once every worker has its epoll set up (or reports why one could not).
+        let mut poller = match setup() {
+            Ok(p) => {
+                let _ = ready.send(Ok(()));
+                p
+            }
+            Err(e) => {
+                let _ = ready.send(Err(io::Error::new(e.kind(), e.to_string())));
+                return Err(e);
+            }
+        };
         let inbox = {
             let shared = self.shared.clone();
             let id = self.id;

@@ -23,7 +23,6 @@ fn check(r: &Resp, ctype: &str, body: &[u8]) {
     assert_eq!(r.count("date"), 1);
 }
 
-
 /// This file's tests run one at a time: one of them counts the process's open descriptors,
 /// which sockets of a test running in parallel would disturb.
 fn serial() -> std::sync::MutexGuard<'static, ()> {
