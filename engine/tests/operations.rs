@@ -396,8 +396,32 @@ fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
     p
 }
 
+/// A child process killed if the test ends without stopping it (e.g. on a failed assertion).
+struct Proc(Child);
+
+impl std::ops::Deref for Proc {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Proc {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        // A child already waited for is not signalled again (std keeps its exit status).
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts the binary with `args`; returns it, its port, and its stderr lines as they come.
-fn spawn(args: &[&str], env: &[(&str, &str)]) -> (Child, u16, std::sync::mpsc::Receiver<String>) {
+fn spawn(args: &[&str], env: &[(&str, &str)]) -> (Proc, u16, std::sync::mpsc::Receiver<String>) {
     let mut cmd = strela_cmd();
     cmd.args(args).stderr(Stdio::piped()).stdout(Stdio::null());
     for (k, v) in env {
@@ -428,7 +452,7 @@ fn spawn(args: &[&str], env: &[(&str, &str)]) -> (Child, u16, std::sync::mpsc::R
                 .and_then(|a| a.rsplit(':').next())
                 .and_then(|p| p.parse().ok())
                 .expect("a port");
-            return (child, port, rx);
+            return (Proc(child), port, rx);
         }
     }
 }
