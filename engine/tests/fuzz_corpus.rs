@@ -61,3 +61,11 @@ fn connection_corpus() {
         checks::connection(stream, splits);
     });
 }
+
+#[test]
+fn deferred_corpus() {
+    replay("deferred", |data| {
+        let (control, stream) = data.split_at(data.len().min(16));
+        checks::deferred(control, stream);
+    });
+}

@@ -290,3 +290,140 @@ pub fn connection(data: &[u8], splits: &[u8]) {
     let one = run_conn(&bytes);
     assert_eq!(whole, one, "output differs fed byte by byte");
 }
+
+thread_local! {
+    static HANDLES: std::cell::RefCell<Vec<(u64, strela::Deferred)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Answers `r<id>`; paths containing `d` are deferred (their handle is kept for the check to
+/// complete or drop), paths containing `x` defer twice (the second handle is inert).
+fn deferring(req: &Request<'_>, res: &mut Response<'_>) {
+    let id = req.meta().id;
+    if req.path().contains('d') || req.path().contains('x') {
+        let d = res.defer();
+        if req.path().contains('x') {
+            let inert = res.defer();
+            assert!(inert.is_cancelled(), "a second deferral must be inert");
+        }
+        HANDLES.with(|h| h.borrow_mut().push((id, d)));
+    } else {
+        res.body(format!("r{id}").as_bytes());
+    }
+}
+
+/// Splits an output stream into (status, body) pairs; interim 1xx responses are skipped.
+fn responses(mut out: &[u8]) -> Vec<(u16, Vec<u8>)> {
+    let mut v = Vec::new();
+    while !out.is_empty() {
+        let end = out
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("every response has a complete head")
+            + 4;
+        let head = std::str::from_utf8(&out[..end]).expect("heads are ASCII");
+        let status: u16 = head[9..12].parse().expect("status code");
+        let len = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .map_or(0, |n| n.trim().parse().expect("length"));
+        // A HEAD response declares a length but has no body: the next response (or the end)
+        // follows its head directly. Bodies here never start like a status line.
+        let rest = &out[end..];
+        let len = if rest.len() < len || rest.starts_with(b"HTTP/1.") {
+            0
+        } else {
+            len
+        };
+        if status >= 200 {
+            v.push((status, rest[..len].to_vec()));
+        }
+        out = &rest[len..];
+    }
+    v
+}
+
+/// deferred: pipelined requests, some deferred and completed (or dropped) in a fuzzer-chosen
+/// order between fuzzer-chosen reads. Properties: no panic; every answer to a handled request
+/// appears once and in request order (ids ascend); a dropped handle answers 500; once the
+/// connection is released nothing is in flight and no completion cell is alive.
+pub fn deferred(control: &[u8], stream: &[u8]) {
+    HANDLES.with(|h| h.borrow_mut().clear());
+    let mut cx = Context::new(&Limits {
+        max_body_bytes: 1 << 16,
+        write_high_water: 1024,
+        ..Limits::default()
+    });
+    cx.date.refresh(0);
+    let mut conn = Conn::new();
+    let mut out = Vec::new();
+    let mut done = Vec::new();
+    let mut ctl = control.iter().copied().cycle().take(control.len() * 4);
+    let drain = |conn: &mut Conn, cx: &mut Context, out: &mut Vec<u8>, done: &mut Vec<_>| {
+        cx.take_completions(done);
+        for d in done.drain(..) {
+            let strela::defer::Done { seq, reply, .. } = d;
+            conn.complete(seq, reply, cx);
+        }
+        if conn.mid_request() && !conn.is_closing() {
+            conn.process(&deferring, cx); // what the worker does after completions
+        }
+        let n = conn.output().len();
+        out.extend_from_slice(conn.output());
+        conn.consume(n);
+    };
+    let mut at = 0;
+    while at < stream.len() {
+        let step = 1 + ctl.next().unwrap_or(255) as usize;
+        let end = (at + step).min(stream.len());
+        if !conn.is_closing() {
+            conn.feed(&stream[at..end], &mut cx);
+            conn.process(&deferring, &mut cx);
+        }
+        at = end;
+        // Complete or drop some handles, in a chosen order.
+        let k = ctl.next().unwrap_or(0);
+        HANDLES.with(|h| {
+            let mut h = h.borrow_mut();
+            for _ in 0..(k % 4) {
+                if h.is_empty() {
+                    break;
+                }
+                let pick = ctl.next().unwrap_or(0) as usize % h.len();
+                let (id, d) = h.remove(pick);
+                if ctl.next().unwrap_or(1) % 8 == 0 {
+                    drop(d); // answers 500
+                } else {
+                    d.complete(strela::Reply::ok().body(format!("r{id}")));
+                }
+            }
+        });
+        drain(&mut conn, &mut cx, &mut out, &mut done);
+    }
+    // Complete the rest, last first.
+    loop {
+        let next = HANDLES.with(|h| h.borrow_mut().pop());
+        let Some((id, d)) = next else { break };
+        d.complete(strela::Reply::ok().body(format!("r{id}")));
+        drain(&mut conn, &mut cx, &mut out, &mut done);
+    }
+    drain(&mut conn, &mut cx, &mut out, &mut done);
+    assert!(!conn.has_pending(), "every deferred answer was delivered");
+    let mut last = 0;
+    for (status, body) in responses(&out) {
+        if let Some(id) = body.strip_prefix(b"r") {
+            let id: u64 = std::str::from_utf8(id).unwrap().parse().unwrap();
+            assert!(id > last, "answers out of order: r{id} after r{last}");
+            last = id;
+        } else {
+            assert!(
+                status >= 400 || body.is_empty(),
+                "an untagged answer must be an error or bodiless (HEAD), got {status}"
+            );
+        }
+    }
+    conn.release_all(&mut cx);
+    assert_eq!(cx.deferred, 0, "nothing in flight after release");
+    drop(conn);
+    assert_eq!(cx.inbox.live(), 0, "no completion cell alive");
+}
