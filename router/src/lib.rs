@@ -125,9 +125,8 @@ impl MethodKey {
         if b.len() > 8 {
             return MethodKey(LONG_METHOD);
         }
-        let mut w = [0u8; 8];
-        w[..b.len()].copy_from_slice(b);
-        MethodKey(u64::from_le_bytes(w))
+        let k = pack_le(b);
+        MethodKey(k)
     }
 }
 
@@ -146,10 +145,29 @@ type StaticEntry = (u64, Box<[u8]>, usize);
 /// The first 8 bytes of `b` (zero-padded) as one word: rejects most non-matches in one compare.
 #[inline]
 fn head_word(b: &[u8]) -> u64 {
-    let mut w = [0u8; 8];
-    let n = b.len().min(8);
-    w[..n].copy_from_slice(&b[..n]);
-    u64::from_le_bytes(w)
+    pack_le(&b[..b.len().min(8)])
+}
+
+/// Up to 8 bytes as a zero-padded little-endian word, assembled from whole loads. Not a
+/// variable-length copy into a stack buffer: that copy (a `memcpy` call) followed by one 8-byte
+/// load stalls on store forwarding, which was a measurable share of routing time per request.
+#[inline(always)]
+fn pack_le(b: &[u8]) -> u64 {
+    let n = b.len();
+    let byte = |i: usize| u64::from(b[i]);
+    match n {
+        0 => 0,
+        1 => byte(0),
+        2 => byte(0) | byte(1) << 8,
+        3 => byte(0) | byte(1) << 8 | byte(2) << 16,
+        4..=7 => {
+            let lo = u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+            let hi = u64::from(u32::from_le_bytes([b[n - 4], b[n - 3], b[n - 2], b[n - 1]]));
+            // The halves overlap when n < 8; overlapping bytes are equal, so OR is exact.
+            lo | hi << (8 * (n - 4))
+        }
+        _ => u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+    }
 }
 
 const STATIC_MAX_LEN: usize = 256;
@@ -553,6 +571,30 @@ pub fn clean_path(p: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn pack_le_equals_a_zero_padded_copy() {
+        let src = b"ABCDEFGHIJ";
+        for n in 0..=10 {
+            let b = &src[..n];
+            let mut w = [0u8; 8];
+            w[..n.min(8)].copy_from_slice(&b[..n.min(8)]);
+            assert_eq!(head_word(b), u64::from_le_bytes(w), "{n}");
+        }
+    }
+
+    #[test]
+    fn method_key_packs_like_zero_padded_bytes() {
+        for m in [
+            "", "G", "GE", "GET", "POST", "PATCH", "DELETE", "OPTIONS", "PROPFIND", "X",
+        ] {
+            let mut w = [0u8; 8];
+            w[..m.len()].copy_from_slice(m.as_bytes());
+            assert_eq!(MethodKey::of(m).0, u64::from_le_bytes(w), "{m}");
+        }
+        assert_eq!(MethodKey::of("VERYLONGMETHOD").0, LONG_METHOD);
+    }
+
     use super::*;
 
     type Hit<'r, T> = (T, &'r str, Vec<(String, String)>);
