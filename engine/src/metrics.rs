@@ -95,6 +95,8 @@ pub struct WorkerFigures {
     pub buffers: u64,
     /// Deferred requests in flight.
     pub deferred: u64,
+    /// Deferred completion cells alive (handles or slots not yet dropped).
+    pub deferred_live: u64,
 }
 
 impl WorkerFigures {
@@ -126,7 +128,17 @@ impl WorkerFigures {
         self.connections += o.connections;
         self.buffers += o.buffers;
         self.deferred += o.deferred;
+        self.deferred_live += o.deferred_live;
     }
+}
+
+/// Sums the published figures of `slots`.
+pub(crate) fn sum(slots: &[Slot]) -> WorkerFigures {
+    let mut total = WorkerFigures::default();
+    for slot in slots {
+        total.add(&slot.0.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+    total
 }
 
 /// One worker's published figures (its own cache line; locked once per loop turn by its worker
@@ -269,10 +281,7 @@ impl Ops {
         let mut s = Snapshot::default();
         if let Some(slots) = self.0.slots.get() {
             s.workers = slots.len();
-            for slot in slots.iter() {
-                let f = slot.0.lock().unwrap_or_else(|e| e.into_inner());
-                s.total.add(&f);
-            }
+            s.total = sum(slots);
         }
         s
     }

@@ -9,7 +9,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -35,22 +35,8 @@ pub(crate) struct Shared {
     pub(crate) limits_gen: AtomicU64,
     /// Marked not ready (e.g. a shutdown delay before draining): `/readyz` answers 503.
     pub(crate) unready: AtomicBool,
-    pub(crate) gauges: Vec<WorkerGauges>,
     /// Each worker's published figures.
     pub(crate) slots: Arc<[Slot]>,
-}
-
-/// Figures a worker publishes once per event-loop turn (relaxed stores to its own cache line,
-/// never contended: one writer, readers only when someone asks).
-#[derive(Default)]
-#[repr(align(64))]
-pub(crate) struct WorkerGauges {
-    pub(crate) connections: AtomicUsize,
-    pub(crate) buffers: AtomicUsize,
-    pub(crate) requests: AtomicU64,
-    pub(crate) timeouts: AtomicU64,
-    pub(crate) deferred: AtomicUsize,
-    pub(crate) deferred_live: AtomicUsize,
 }
 
 /// A snapshot of a running server's figures, summed over its workers.
@@ -327,7 +313,6 @@ impl ServerBuilder {
             limits: Mutex::new(Arc::new(self.limits.normalized())),
             limits_gen: AtomicU64::new(0),
             unready: AtomicBool::new(false),
-            gauges: (0..self.workers).map(|_| WorkerGauges::default()).collect(),
             slots: (0..self.workers).map(|_| Slot::default()).collect(),
         });
         self.ops.attach_slots(shared.slots.clone());
@@ -415,16 +400,15 @@ impl ServerHandle {
     /// Open connections, buffers in use and requests answered, as last published by the workers
     /// (each publishes after every event-loop turn, so figures lag by at most one turn).
     pub fn stats(&self) -> ServerStats {
-        let mut st = ServerStats::default();
-        for g in &self.shared.gauges {
-            st.connections += g.connections.load(Ordering::Relaxed);
-            st.buffers_in_use += g.buffers.load(Ordering::Relaxed);
-            st.requests += g.requests.load(Ordering::Relaxed);
-            st.timeouts += g.timeouts.load(Ordering::Relaxed);
-            st.deferred_in_flight += g.deferred.load(Ordering::Relaxed);
-            st.deferred_live += g.deferred_live.load(Ordering::Relaxed);
+        let f = crate::metrics::sum(&self.shared.slots);
+        ServerStats {
+            connections: f.connections as usize,
+            buffers_in_use: f.buffers as usize,
+            requests: f.stats.requests + f.stats.rejected,
+            timeouts: f.stats.timeouts,
+            deferred_in_flight: f.deferred as usize,
+            deferred_live: f.deferred_live as usize,
         }
-        st
     }
 
     /// Worker threads.

@@ -209,40 +209,26 @@ impl<H: Handler + ?Sized> Worker<H> {
             if tick > st.tick {
                 st.expire(tick);
             }
-            let g = &self.shared.gauges[self.id];
-            g.connections.store(st.slab.len(), Ordering::Relaxed);
-            g.buffers.store(st.cx.pool.outstanding(), Ordering::Relaxed);
-            g.requests.store(
-                st.cx.stats.requests + st.cx.stats.rejected,
-                Ordering::Relaxed,
-            );
-            g.timeouts.store(st.cx.stats.timeouts, Ordering::Relaxed);
-            g.deferred.store(st.cx.deferred, Ordering::Relaxed);
-            g.deferred_live.store(inbox.live(), Ordering::Relaxed);
-            st.publish(&self.shared.slots[self.id]);
+            st.publish(&self.shared.slots[self.id], inbox.live());
         }
         // Stopped (drained, or the drain timeout passed): close what is left.
         for t in st.slab.tokens() {
             st.close(t);
         }
-        let g = &self.shared.gauges[self.id];
-        g.connections.store(st.slab.len(), Ordering::Relaxed);
-        g.buffers.store(st.cx.pool.outstanding(), Ordering::Relaxed);
-        g.deferred.store(st.cx.deferred, Ordering::Relaxed);
-        g.deferred_live.store(inbox.live(), Ordering::Relaxed);
-        st.publish(&self.shared.slots[self.id]);
+        st.publish(&self.shared.slots[self.id], inbox.live());
         Ok(())
     }
 }
 
 impl<H: Handler + ?Sized> State<'_, H> {
     /// Copies this worker's figures to its published slot (once per loop turn).
-    fn publish(&self, slot: &crate::metrics::Slot) {
+    fn publish(&self, slot: &crate::metrics::Slot, deferred_live: usize) {
         let mut f = slot.0.lock().unwrap_or_else(|e| e.into_inner());
         f.stats.clone_from(&self.cx.stats);
         f.connections = self.slab.len() as u64;
         f.buffers = self.cx.pool.outstanding() as u64;
         f.deferred = self.cx.deferred as u64;
+        f.deferred_live = deferred_live as u64;
     }
 
     fn accept_all(&mut self, poller: &Poller) {
