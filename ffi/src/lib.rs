@@ -230,17 +230,23 @@ pub struct strela_config {
     drain_timeout: Duration,
 }
 
+impl Default for strela_config {
+    fn default() -> Self {
+        strela_config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            workers: engine::server::default_workers(),
+            limits: Limits::default(),
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 /// A configuration with the defaults: 127.0.0.1:8080, one worker per core, default limits.
 /// The caller owns it: free with `strela_config_free`. NULL only if out of memory.
 #[no_mangle]
 pub extern "C" fn strela_config_new() -> *mut strela_config {
     guard_or(std::ptr::null_mut(), || {
-        Box::into_raw(Box::new(strela_config {
-            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            workers: engine::server::default_workers(),
-            limits: Limits::default(),
-            drain_timeout: Duration::from_secs(10),
-        }))
+        Box::into_raw(Box::new(strela_config::default()))
     })
 }
 
@@ -896,17 +902,7 @@ pub struct strela_server {
 pub unsafe extern "C" fn strela_server_new(cfg: *const strela_config) -> *mut strela_server {
     guard_or(std::ptr::null_mut(), || {
         // SAFETY: per the contract.
-        let config = match unsafe { cfg.as_ref() } {
-            Some(c) => c.clone(),
-            None => {
-                let d = strela_config_new();
-                // SAFETY: just created, freed once below.
-                let c = unsafe { (*d).clone() };
-                // SAFETY: d came from strela_config_new.
-                unsafe { strela_config_free(d) };
-                c
-            }
-        };
+        let config = unsafe { cfg.as_ref() }.cloned().unwrap_or_default();
         Box::into_raw(Box::new(strela_server {
             config,
             phase: Mutex::new(Phase::New(Vec::new())),
