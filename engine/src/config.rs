@@ -142,22 +142,12 @@ pub const KEYS: &[&str] = &[
     "endpoints.readyz",
 ];
 
-/// Keys a reload applies to the running server.
-const LIVE: &[&str] = &[
-    "limits.max_head_bytes",
-    "limits.max_headers",
-    "limits.max_uri_bytes",
-    "limits.max_body_bytes",
-    "limits.max_conns_per_worker",
-    "limits.write_high_water",
-    "limits.header_timeout_secs",
-    "limits.idle_timeout_secs",
-    "limits.write_timeout_secs",
-    "limits.deferred_timeout_ms",
-    "limits.max_deferred",
-    "log.level",
-    "log.access",
-];
+/// Whether a reload applies `key` to the running server: every limit except the buffer pool's
+/// sizes (fixed when the pool is made), the log level and the access-log switch.
+fn is_live(key: &str) -> bool {
+    (key.starts_with("limits.") && !matches!(key, "limits.buffer_size" | "limits.pooled_buffers"))
+        || matches!(key, "log.level" | "log.access")
+}
 
 fn parse<T: std::str::FromStr>(v: &str, what: &str) -> Result<T, String> {
     v.trim().parse().map_err(|_| format!("{v:?} is not {what}"))
@@ -395,7 +385,7 @@ impl Config {
     /// restart.
     pub fn reload_diff(&self, new: &Config) -> (Vec<&'static str>, Vec<&'static str>) {
         let changed = KEYS.iter().copied().filter(|k| self.get(k) != new.get(k));
-        changed.partition(|k| LIVE.contains(k))
+        changed.partition(|k| is_live(k))
     }
 
     /// The listen address.

@@ -146,6 +146,23 @@ unsafe fn c_str<'a>(p: *const c_char, what: &str) -> Result<&'a str, strela_resu
         .map_err(|_| fail(STRELA_ERR_INVALID, format!("{what} is not UTF-8")))
 }
 
+/// A header line's name (UTF-8) and value (bytes) from two NUL-terminated C strings.
+///
+/// # Safety
+/// Each pointer is NULL or points to a NUL-terminated string that outlives `'a`.
+unsafe fn header_args<'a>(
+    name: *const c_char,
+    value: *const c_char,
+) -> Result<(&'a str, &'a [u8]), strela_result> {
+    // SAFETY: per this function's contract.
+    let name = unsafe { c_str(name, "name") }?;
+    if value.is_null() {
+        return Err(fail(STRELA_ERR_NULL, "value is NULL"));
+    }
+    // SAFETY: non-NULL and NUL-terminated per this function's contract.
+    Ok((name, unsafe { CStr::from_ptr(value) }.to_bytes()))
+}
+
 /// A NUL-terminated ASCII name (header or parameter) as `&str`, in one pass: the hot-path twin of
 /// [`c_str`] for accessors (no separate strlen and UTF-8 validation). `None` for NULL or
 /// non-ASCII, which can never match a header or parameter name anyway.
@@ -621,16 +638,13 @@ pub unsafe extern "C" fn strela_response_header(
 ) -> strela_result {
     with_res!(res, |r| {
         // SAFETY: per the contract.
-        let name = match unsafe { c_str(name, "name") } {
-            Ok(n) => n,
-            Err(e) => return e,
-        };
-        if value.is_null() {
-            return fail(STRELA_ERR_NULL, "value is NULL");
+        match unsafe { header_args(name, value) } {
+            Ok((name, value)) => {
+                r.header(name, value);
+                STRELA_OK
+            }
+            Err(e) => e,
         }
-        // SAFETY: non-NULL and NUL-terminated per the contract.
-        r.header(name, unsafe { CStr::from_ptr(value) }.to_bytes());
-        STRELA_OK
     })
 }
 
@@ -779,17 +793,13 @@ pub unsafe extern "C" fn strela_deferred_header(
             return fail(STRELA_ERR_NULL, "d is NULL");
         };
         // SAFETY: per the contract.
-        let name = match unsafe { c_str(name, "name") } {
-            Ok(n) => n,
-            Err(e) => return e,
-        };
-        if value.is_null() {
-            return fail(STRELA_ERR_NULL, "value is NULL");
+        match unsafe { header_args(name, value) } {
+            Ok((name, value)) => {
+                d.reply = d.reply.take().map(|r| r.header(name, value));
+                STRELA_OK
+            }
+            Err(e) => e,
         }
-        // SAFETY: non-NULL, NUL-terminated.
-        let v = unsafe { CStr::from_ptr(value) }.to_bytes();
-        d.reply = d.reply.take().map(|r| r.header(name, v));
-        STRELA_OK
     })
 }
 
