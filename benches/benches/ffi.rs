@@ -93,70 +93,54 @@ fn c_handler() -> &'static ffi::CHandler {
 
 fn rust_noop(_: &Request<'_>, _: &mut Response<'_>) {}
 
+/// One timed case: `body` runs `n` crossings inside a handler call; criterion divides by `n`.
+fn case(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    body: Body,
+) {
+    g.bench_function(name, |b| b.iter_custom(|iters| measure(iters, body)));
+}
+
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("ffi");
-    g.bench_function("rust_to_c/callback", |b| {
-        b.iter_custom(|iters| {
-            measure(iters, |req, res, n| {
-                for _ in 0..n {
-                    c_handler().call(black_box(req), black_box(&mut *res));
-                }
-            })
-        })
+    case(&mut g, "rust_to_c/callback", |req, res, n| {
+        for _ in 0..n {
+            c_handler().call(black_box(req), black_box(&mut *res));
+        }
     });
-    g.bench_function("rust_to_rust/closure", |b| {
-        b.iter_custom(|iters| {
-            measure(iters, |req, res, n| {
-                for _ in 0..n {
-                    black_box(&rust_noop as &dyn Handler)
-                        .call(black_box(req), black_box(&mut *res));
-                }
-            })
-        })
+    case(&mut g, "rust_to_rust/closure", |req, res, n| {
+        for _ in 0..n {
+            black_box(&rust_noop as &dyn Handler).call(black_box(req), black_box(&mut *res));
+        }
     });
-    g.bench_function("c_to_rust/path", |b| {
-        b.iter_custom(|iters| {
-            measure(iters, |req, _res, n| {
-                let p: *const Request<'_> = req;
-                // SAFETY: p is a live request for the whole call, as in a C handler.
-                let sum = unsafe { bench_path_loop(p.cast(), n as usize) };
-                assert_eq!(sum, n as usize * "/plaintext".len());
-            })
-        })
+    case(&mut g, "c_to_rust/path", |req, _res, n| {
+        let p: *const Request<'_> = req;
+        // SAFETY: p is a live request for the whole call, as in a C handler.
+        let sum = unsafe { bench_path_loop(p.cast(), n as usize) };
+        assert_eq!(sum, n as usize * "/plaintext".len());
     });
-    g.bench_function("c_to_rust/header", |b| {
-        b.iter_custom(|iters| {
-            measure(iters, |req, _res, n| {
-                let p: *const Request<'_> = req;
-                // SAFETY: as above.
-                let sum = unsafe { bench_header_loop(p.cast(), n as usize) };
-                assert_eq!(sum, n as usize * "127.0.0.1:8080".len());
-            })
-        })
+    case(&mut g, "c_to_rust/header", |req, _res, n| {
+        let p: *const Request<'_> = req;
+        // SAFETY: as above.
+        let sum = unsafe { bench_header_loop(p.cast(), n as usize) };
+        assert_eq!(sum, n as usize * "127.0.0.1:8080".len());
     });
-    g.bench_function("rust/path", |b| {
-        b.iter_custom(|iters| {
-            measure(iters, |req, _res, n| {
-                let mut sum = 0;
-                for _ in 0..n {
-                    sum += black_box(req).path().len();
-                }
-                assert_eq!(sum, n as usize * "/plaintext".len());
-            })
-        })
+    case(&mut g, "rust/path", |req, _res, n| {
+        let mut sum = 0;
+        for _ in 0..n {
+            sum += black_box(req).path().len();
+        }
+        assert_eq!(sum, n as usize * "/plaintext".len());
     });
-    g.bench_function("rust/header", |b| {
-        b.iter_custom(|iters| {
-            measure(iters, |req, _res, n| {
-                let mut sum = 0;
-                for _ in 0..n {
-                    sum += black_box(req)
-                        .header(black_box("host"))
-                        .map_or(0, |v| v.len());
-                }
-                assert_eq!(sum, n as usize * "127.0.0.1:8080".len());
-            })
-        })
+    case(&mut g, "rust/header", |req, _res, n| {
+        let mut sum = 0;
+        for _ in 0..n {
+            sum += black_box(req)
+                .header(black_box("host"))
+                .map_or(0, |v| v.len());
+        }
+        assert_eq!(sum, n as usize * "127.0.0.1:8080".len());
     });
     g.finish();
 }

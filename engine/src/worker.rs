@@ -17,7 +17,8 @@
 //! and writes the worker's eventfd (only if the inbox was empty); the worker takes the whole inbox,
 //! hands each reply to its connection (which keeps request order) and flushes each touched
 //! connection once. Deferred deadlines sit in a heap in the context, and the poll timeout is cut
-//! short to the earliest of them, so a missed deadline is answered within a millisecond or so.
+//! short to the earliest of them (rounded up to the next millisecond), so a missed deadline is not
+//! held back to the one-second timer tick.
 //! A client that goes away (EOF or hang-up) while deferred answers are owed is treated as gone:
 //! the connection closes and the requests' cancellation flags are set, as Go's net/http cancels a
 //! request's context when its connection closes.

@@ -226,6 +226,17 @@ fn queued_responses_are_bounded_then_reading_resumes() {
     assert_eq!(r[300].body_str(), "sync 300");
 }
 
+/// Every completion cell is gone (handles dropped on both sides), then the server stops cleanly.
+fn stop_leaving_nothing(srv: strela::ServerHandle) {
+    assert!(
+        eventually(Duration::from_secs(2), || srv.stats().deferred_live == 0),
+        "{:?}",
+        srv.stats()
+    );
+    srv.stop();
+    srv.join().unwrap();
+}
+
 // ---- over sockets ------------------------------------------------------------------------------
 
 fn server_with(handler: impl strela::Handler, limits: Limits) -> strela::ServerHandle {
@@ -344,12 +355,7 @@ fn missed_deadline_answers_504_cancels_and_discards_the_late_completion() {
     h.complete(Reply::ok().body("late"));
     let r = roundtrip(&mut s, b"GET /s/2 HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(r.body_str(), "sync 2", "the late completion was discarded");
-    assert!(eventually(Duration::from_secs(2), || srv
-        .stats()
-        .deferred_live
-        == 0));
-    srv.stop();
-    srv.join().unwrap();
+    stop_leaving_nothing(srv);
 }
 
 #[test]
@@ -430,12 +436,7 @@ fn client_disconnect_sets_the_cancel_flag() {
     assert_eq!(srv.stats().deferred_in_flight, 0);
     keep.lock().unwrap().clear(); // dropping cancelled handles posts nothing
     drop(token);
-    assert!(eventually(Duration::from_secs(2), || srv
-        .stats()
-        .deferred_live
-        == 0));
-    srv.stop();
-    srv.join().unwrap();
+    stop_leaving_nothing(srv);
 }
 
 #[test]

@@ -555,8 +555,7 @@ fn print_config_shows_the_effective_values_in_precedence_order() {
     assert!(v.contains("(git ") && v.contains(", built 20"), "{v}");
 }
 
-fn post(port: u16, s: &mut TcpStream, n: usize) -> u16 {
-    let _ = port;
+fn post(s: &mut TcpStream, n: usize) -> u16 {
     let mut r =
         format!("POST /plaintext HTTP/1.1\r\nHost: t\r\nContent-Length: {n}\r\n\r\n").into_bytes();
     r.extend(std::iter::repeat(b'x').take(n));
@@ -573,11 +572,11 @@ fn sighup_changes_a_limit_live_and_a_bad_file_is_rejected() {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let mut kept = connect(addr);
     assert_eq!(
-        post(port, &mut kept, 500),
+        post(&mut kept, 500),
         405,
         "within the limit: the route's 405"
     );
-    assert_eq!(post(port, &mut connect(addr), 2000), 413);
+    assert_eq!(post(&mut connect(addr), 2000), 413);
 
     std::fs::write(
         &cfg,
@@ -589,23 +588,19 @@ fn sighup_changes_a_limit_live_and_a_bad_file_is_rejected() {
     assert!(line.contains("limits.max_body_bytes"), "{line}");
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
-        post(port, &mut kept, 2000),
+        post(&mut kept, 2000),
         405,
         "the kept connection sees the new limit"
     );
-    assert_eq!(post(port, &mut connect(addr), 6000), 413);
+    assert_eq!(post(&mut connect(addr), 6000), 413);
 
     std::fs::write(&cfg, "[limits]\nmax_body_bytes = \"oops\"\n").unwrap();
     signal(&child, "HUP");
     let line = wait_for_line(&rx, "reload rejected");
     assert!(line.contains("limits.max_body_bytes"), "{line}");
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(
-        post(port, &mut kept, 2000),
-        405,
-        "the old configuration stays"
-    );
-    assert_eq!(post(port, &mut connect(addr), 6000), 413);
+    assert_eq!(post(&mut kept, 2000), 405, "the old configuration stays");
+    assert_eq!(post(&mut connect(addr), 6000), 413);
 
     signal(&child, "TERM");
     assert!(child.wait().unwrap().success());

@@ -146,6 +146,18 @@ unsafe fn c_str<'a>(p: *const c_char, what: &str) -> Result<&'a str, strela_resu
         .map_err(|_| fail(STRELA_ERR_INVALID, format!("{what} is not UTF-8")))
 }
 
+/// A route's method and pattern from two NUL-terminated C strings (both UTF-8).
+///
+/// # Safety
+/// Each pointer is NULL or points to a NUL-terminated string that outlives `'a`.
+unsafe fn route_args<'a>(
+    method: *const c_char,
+    pattern: *const c_char,
+) -> Result<(&'a str, &'a str), strela_result> {
+    // SAFETY: per this function's contract.
+    unsafe { Ok((c_str(method, "method")?, c_str(pattern, "pattern")?)) }
+}
+
 /// A header line's name (UTF-8) and value (bytes) from two NUL-terminated C strings.
 ///
 /// # Safety
@@ -943,11 +955,9 @@ pub unsafe extern "C" fn strela_server_route(
             return fail(STRELA_ERR_NULL, "server is NULL");
         };
         // SAFETY: per the contract.
-        let (method, pattern) = match (unsafe { c_str(method, "method") }, unsafe {
-            c_str(pattern, "pattern")
-        }) {
-            (Ok(m), Ok(p)) => (m, p),
-            (Err(e), _) | (_, Err(e)) => return e,
+        let (method, pattern) = match unsafe { route_args(method, pattern) } {
+            Ok(mp) => mp,
+            Err(e) => return e,
         };
         let Some(cb) = handler else {
             return fail(STRELA_ERR_NULL, "handler is NULL");
@@ -1170,6 +1180,20 @@ pub struct strela_parsed_request {
     pub error_status: u16,
 }
 
+/// The limits `strela_parse_request` applies: the engine's head rules, with room for
+/// `headers_cap` headers, the largest head the engine supports, and no body limit (the caller
+/// frames the body). Public for the fuzz check that compares it with the engine's parser.
+pub fn standalone_limits(headers_cap: usize) -> Limits {
+    Limits {
+        max_headers: headers_cap.max(1),
+        max_head_bytes: engine::limits::MAX_HEAD_CAP,
+        max_uri_bytes: engine::limits::MAX_HEAD_CAP,
+        max_body_bytes: usize::MAX,
+        ..Limits::default()
+    }
+    .normalized()
+}
+
 /// Parses the request head at the start of `buf` (the same parser and rules as the server),
 /// with no copy: `*out` and the `headers` array (room for `headers_cap` fields; more → 431)
 /// receive views into `buf`. Returns `STRELA_OK` for a complete head, `STRELA_PARTIAL` when more
@@ -1206,14 +1230,7 @@ pub unsafe extern "C" fn strela_parse_request(
             header_count: 0,
             error_status: 0,
         };
-        let limits = Limits {
-            max_headers: headers_cap.max(1),
-            max_head_bytes: engine::limits::MAX_HEAD_CAP,
-            max_uri_bytes: engine::limits::MAX_HEAD_CAP,
-            max_body_bytes: usize::MAX,
-            ..Limits::default()
-        }
-        .normalized();
+        let limits = standalone_limits(headers_cap);
         let mut scratch = Box::<HeaderScratch>::default();
         let head = match parse_head(data, &mut scratch, &limits) {
             Ok(Parsed::Complete(h)) => h,
@@ -1344,11 +1361,9 @@ pub unsafe extern "C" fn strela_router_insert(
             return fail(STRELA_ERR_NULL, "router is NULL");
         };
         // SAFETY: per the contract.
-        let (method, pattern) = match (unsafe { c_str(method, "method") }, unsafe {
-            c_str(pattern, "pattern")
-        }) {
-            (Ok(m), Ok(p)) => (m, p),
-            (Err(e), _) | (_, Err(e)) => return e,
+        let (method, pattern) = match unsafe { route_args(method, pattern) } {
+            Ok(mp) => mp,
+            Err(e) => return e,
         };
         match r.r.insert(method, pattern, value) {
             Ok(()) => STRELA_OK,

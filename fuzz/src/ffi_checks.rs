@@ -10,7 +10,6 @@ pub mod ffi;
 use ffi::{strela_header, strela_parsed_request, strela_result, strela_route_match, strela_str};
 use std::ffi::CString;
 use strela::proto::head::{parse_head, HeaderScratch, Parsed};
-use strela::Limits;
 
 fn inside(v: strela_str, buf: &[u8]) -> bool {
     if v.ptr.is_null() {
@@ -48,14 +47,7 @@ pub fn parse(data: &[u8]) {
     // SAFETY: strela_parse_request initialises *out on every path past its NULL checks, and
     // none of its pointers is NULL here.
     let out = unsafe { out.assume_init() };
-    let limits = Limits {
-        max_headers: CAP,
-        max_head_bytes: strela::limits::MAX_HEAD_CAP,
-        max_uri_bytes: strela::limits::MAX_HEAD_CAP,
-        max_body_bytes: usize::MAX,
-        ..Limits::default()
-    }
-    .normalized();
+    let limits = ffi::standalone_limits(CAP);
     let mut scratch = Box::<HeaderScratch>::default();
     let want = parse_head(data, &mut scratch, &limits);
     match (r, want) {
