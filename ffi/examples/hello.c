@@ -2,12 +2,19 @@
  * hello.c: a complete C program serving /plaintext and /json through strela, with C callbacks.
  *
  *   make -C ffi examples && target/ffi/hello 8080 1
- *   or: cc hello.c $(pkg-config --cflags --libs strela) -o hello   (PKG_CONFIG_PATH=target/ffi)
+ *   or: cc -std=c11 hello.c $(pkg-config --cflags --libs strela) -o hello
+ *       (PKG_CONFIG_PATH=target/ffi for the build tree, or an installed strela: make -C ffi install)
+ *
+ * Arguments: [port [workers]]; port 0 picks a free port (printed on stdout).
  *
  * Stops gracefully on SIGINT/SIGTERM: the signals are blocked in every thread and awaited with
  * sigwait in main, which then asks the server to stop (strela_server_stop is not meant for a
  * signal handler).
  */
+/* sigset_t, pthread_sigmask and sigwait are POSIX, not ISO C: ask for them, so that a plain
+ * `cc -std=c11` build works without extra -D flags. */
+#define _POSIX_C_SOURCE 200809L
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
