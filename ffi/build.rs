@@ -6,7 +6,10 @@ fn main() {
     let src = std::fs::read_to_string("src/lib.rs").expect("read src/lib.rs");
     let abi = src
         .lines()
-        .find_map(|l| l.trim().strip_prefix("pub const STRELA_ABI_VERSION: u32 = "))
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("pub const STRELA_ABI_VERSION: u32 = ")
+        })
         .and_then(|rest| rest.trim_end_matches(';').trim().parse::<u32>().ok())
         .expect("src/lib.rs defines `pub const STRELA_ABI_VERSION: u32 = N;`");
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {

@@ -15,7 +15,7 @@
 //! need a restart.
 
 use std::fmt::Write as _;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use crate::limits::Limits;
@@ -51,10 +51,14 @@ pub enum AccessFormat {
 /// The effective configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// Listen address.
-    pub ip: IpAddr,
+    /// Listen host: an IP address or a name resolved at start (`localhost` listens on every
+    /// address it resolves to).
+    pub host: String,
     /// Listen port (0: any free port).
     pub port: u16,
+    /// Share the port with another process's listeners instead of refusing a port in use
+    /// (the zero-downtime hand-over; see `ServerBuilder::takeover`).
+    pub takeover: bool,
     /// Worker threads.
     pub workers: usize,
     /// Connection and request limits.
@@ -81,6 +85,9 @@ pub struct Config {
     pub metrics_path: String,
     /// Debug-vars path ("" disables).
     pub debug_vars_path: String,
+    /// Serve the debug vars (which show the whole configuration) to every client, not only
+    /// to loopback ones.
+    pub debug_vars_public: bool,
     /// Liveness path ("" disables).
     pub healthz_path: String,
     /// Readiness path ("" disables).
@@ -90,8 +97,9 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            ip: IpAddr::from([0, 0, 0, 0]),
+            host: "0.0.0.0".into(),
             port: 8080,
+            takeover: false,
             workers: crate::server::default_workers(),
             limits: Limits::default(),
             drain_timeout: Duration::from_secs(10),
@@ -104,6 +112,7 @@ impl Default for Config {
             access_target: "stdout".into(),
             metrics_path: "/metrics".into(),
             debug_vars_path: "/debug/vars".into(),
+            debug_vars_public: false,
             healthz_path: "/healthz".into(),
             readyz_path: "/readyz".into(),
         }
@@ -132,12 +141,14 @@ pub const KEYS: &[&str] = &[
     "server.shutdown_delay_ms",
     "server.drain_idle_grace_ms",
     "server.backlog",
+    "server.takeover",
     "log.level",
     "log.access",
     "log.access_format",
     "log.access_target",
     "endpoints.metrics",
     "endpoints.debug_vars",
+    "endpoints.debug_vars_public",
     "endpoints.healthz",
     "endpoints.readyz",
 ];
@@ -151,6 +162,82 @@ fn is_live(key: &str) -> bool {
 
 fn parse<T: std::str::FromStr>(v: &str, what: &str) -> Result<T, String> {
     v.trim().parse().map_err(|_| format!("{v:?} is not {what}"))
+}
+
+/// Splits a `bind` value into host and optional port: `host`, `host:port`, `[v6]`, `[v6]:port`
+/// or a bare IPv6 address (`::1`).
+pub fn parse_bind(v: &str) -> Result<(String, Option<u16>), String> {
+    let bad = || format!("{v:?} is not HOST, HOST:PORT or [IPv6]:PORT");
+    let port = |p: &str| -> Result<u16, String> {
+        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        p.parse()
+            .map_err(|_| format!("{p:?} is not a port number (0-65535)"))
+    };
+    let v = v.trim();
+    let (host, port) = if let Some(rest) = v.strip_prefix('[') {
+        let (h, after) = rest.split_once(']').ok_or_else(bad)?;
+        if h.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!("{h:?} in brackets is not an IPv6 address"));
+        }
+        match after {
+            "" => (h, None),
+            a => (h, Some(port(a.strip_prefix(':').ok_or_else(bad)?)?)),
+        }
+    } else if v.parse::<std::net::Ipv6Addr>().is_ok() {
+        (v, None)
+    } else if let Some((h, p)) = v.rsplit_once(':') {
+        if h.contains(':') {
+            return Err(format!(
+                "{v:?}: an IPv6 address with a port is written [ADDR]:PORT"
+            ));
+        }
+        (h, Some(port(p)?))
+    } else {
+        (v, None)
+    };
+    let name_ok = host.parse::<IpAddr>().is_ok()
+        || (!host.is_empty()
+            && host.len() <= 253
+            && host.split('.').all(|l| {
+                !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            }));
+    if !name_ok {
+        return Err(format!("{host:?} is not an IP address or a host name"));
+    }
+    Ok((host.to_string(), port))
+}
+
+/// Whether an environment variable is one of the service links Kubernetes injects for a
+/// Service (`<NAME>_SERVICE_HOST`, `<NAME>_SERVICE_PORT[_<PORT NAME>]`, `<NAME>_PORT=tcp://…`,
+/// `<NAME>_PORT_<N>_<PROTO>[_PROTO|_PORT|_ADDR]`). A Service called `strela` produces
+/// `STRELA_PORT=tcp://10.0.0.1:8080` and friends; they are not settings and are ignored.
+pub fn is_service_link(name: &str, value: &str) -> bool {
+    if name.ends_with("_SERVICE_HOST")
+        || name.ends_with("_SERVICE_PORT")
+        || name.contains("_SERVICE_PORT_")
+    {
+        return true;
+    }
+    if name.ends_with("_PORT")
+        && ["tcp://", "udp://", "sctp://"]
+            .iter()
+            .any(|p| value.starts_with(p))
+    {
+        return true;
+    }
+    // …_PORT_<digits>_<TCP|UDP|SCTP>[_PROTO|_PORT|_ADDR]
+    let mut parts = name.rsplit('_');
+    let mut last = parts.next().unwrap_or("");
+    if matches!(last, "PROTO" | "PORT" | "ADDR") {
+        last = parts.next().unwrap_or("");
+    }
+    let proto = matches!(last, "TCP" | "UDP" | "SCTP");
+    let number = parts
+        .next()
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    proto && number && parts.next() == Some("PORT")
 }
 
 fn path_value(v: &str) -> Result<String, String> {
@@ -179,11 +266,10 @@ impl Config {
         let l = &mut self.limits;
         match key {
             "bind" => {
-                if let Ok(sa) = value.parse::<SocketAddr>() {
-                    self.ip = sa.ip();
-                    self.port = sa.port();
-                } else {
-                    self.ip = parse(value, "an IP address or IP:PORT")?;
+                let (host, port) = parse_bind(value)?;
+                self.host = host;
+                if let Some(p) = port {
+                    self.port = p;
                 }
             }
             "port" => self.port = parse(value, "a port number (0-65535)")?,
@@ -210,6 +296,7 @@ impl Config {
             "server.shutdown_delay_ms" => self.shutdown_delay = ms(value)?,
             "server.drain_idle_grace_ms" => self.drain_idle_grace = ms(value)?,
             "server.backlog" => self.backlog = parse(value, "an integer")?,
+            "server.takeover" => self.takeover = parse(value, "true or false")?,
             "log.level" => {
                 self.log_level = parse(value, "one of off, error, warn, info, debug, trace")?
             }
@@ -229,6 +316,9 @@ impl Config {
             }
             "endpoints.metrics" => self.metrics_path = path_value(value)?,
             "endpoints.debug_vars" => self.debug_vars_path = path_value(value)?,
+            "endpoints.debug_vars_public" => {
+                self.debug_vars_public = parse(value, "true or false")?
+            }
             "endpoints.healthz" => self.healthz_path = path_value(value)?,
             "endpoints.readyz" => self.readyz_path = path_value(value)?,
             _ => return Err("unknown key".into()),
@@ -240,7 +330,7 @@ impl Config {
     pub fn get(&self, key: &str) -> Option<String> {
         let l = &self.limits;
         Some(match key {
-            "bind" => self.ip.to_string(),
+            "bind" => self.host.clone(),
             "port" => self.port.to_string(),
             "workers" => self.workers.to_string(),
             "limits.max_head_bytes" => l.max_head_bytes.to_string(),
@@ -260,6 +350,7 @@ impl Config {
             "server.shutdown_delay_ms" => self.shutdown_delay.as_millis().to_string(),
             "server.drain_idle_grace_ms" => self.drain_idle_grace.as_millis().to_string(),
             "server.backlog" => self.backlog.to_string(),
+            "server.takeover" => self.takeover.to_string(),
             "log.level" => self.log_level.to_string().to_lowercase(),
             "log.access" => self.access_log.to_string(),
             "log.access_format" => match self.access_format {
@@ -269,6 +360,7 @@ impl Config {
             "log.access_target" => self.access_target.clone(),
             "endpoints.metrics" => self.metrics_path.clone(),
             "endpoints.debug_vars" => self.debug_vars_path.clone(),
+            "endpoints.debug_vars_public" => self.debug_vars_public.to_string(),
             "endpoints.healthz" => self.healthz_path.clone(),
             "endpoints.readyz" => self.readyz_path.clone(),
             _ => return None,
@@ -282,9 +374,19 @@ impl Config {
             source: source.to_string(),
             message,
         };
-        let table: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| err("(syntax)", e.message().to_string()))?;
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            let at = e.span().map_or(0, |s| s.start).min(text.len());
+            let line = text[..at].matches('\n').count() + 1;
+            let column = text[..at]
+                .rsplit('\n')
+                .next()
+                .map_or(0, |l| l.chars().count())
+                + 1;
+            err(
+                "(syntax)",
+                format!("line {line}, column {column}: {}", e.message().trim()),
+            )
+        })?;
         for (k, v) in &table {
             match v {
                 toml::Value::Table(section) => {
@@ -304,15 +406,21 @@ impl Config {
     }
 
     /// Applies `STRELA_*` variables from `vars` (pass `std::env::vars()`); variables that name
-    /// no key are errors too, so a typo is not silently ignored.
+    /// no key are errors too, so a typo is not silently ignored — except the service links
+    /// Kubernetes injects ([`is_service_link`]), which are skipped. Returns the names skipped.
     pub fn apply_env(
         &mut self,
         vars: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<(), ConfigError> {
+    ) -> Result<Vec<String>, ConfigError> {
+        let mut skipped = Vec::new();
         for (name, value) in vars {
             let Some(rest) = name.strip_prefix("STRELA_") else {
                 continue;
             };
+            if is_service_link(&name, &value) {
+                skipped.push(name);
+                continue;
+            }
             let key = KEYS
                 .iter()
                 .find(|k| k.replace('.', "_").to_uppercase() == rest)
@@ -327,7 +435,7 @@ impl Config {
                 message,
             })?;
         }
-        Ok(())
+        Ok(skipped)
     }
 
     /// Applies `key=value` overrides (from `--set`).
@@ -388,9 +496,34 @@ impl Config {
         changed.partition(|k| is_live(k))
     }
 
-    /// The listen address.
-    pub fn addr(&self) -> SocketAddr {
-        SocketAddr::new(self.ip, self.port)
+    /// The listen addresses: the host's address, or every address its name resolves to
+    /// (deduplicated, in resolver order).
+    pub fn addrs(&self) -> std::io::Result<Vec<SocketAddr>> {
+        if let Ok(ip) = self.host.parse::<IpAddr>() {
+            return Ok(vec![SocketAddr::new(ip, self.port)]);
+        }
+        let mut out: Vec<SocketAddr> = Vec::new();
+        for a in (self.host.as_str(), self.port).to_socket_addrs()? {
+            if !out.contains(&a) {
+                out.push(a);
+            }
+        }
+        if out.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{:?} resolves to no address", self.host),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// `host:port` as written (`[v6]:port` for an IPv6 address).
+    pub fn bind_text(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
     }
 }
 
@@ -463,6 +596,93 @@ mod tests {
         c.apply_overrides(&["port=3000".to_string()]).unwrap();
         assert_eq!((c.workers, c.port), (3, 3000));
         assert_eq!(c.log_level, log::LevelFilter::Warn);
+    }
+
+    #[test]
+    fn bind_forms() {
+        let ok = |v: &str| parse_bind(v).unwrap();
+        assert_eq!(ok("localhost"), ("localhost".into(), None));
+        assert_eq!(ok("127.0.0.1"), ("127.0.0.1".into(), None));
+        assert_eq!(ok("127.0.0.1:80"), ("127.0.0.1".into(), Some(80)));
+        assert_eq!(ok("example.com:8080"), ("example.com".into(), Some(8080)));
+        assert_eq!(ok("::1"), ("::1".into(), None));
+        assert_eq!(ok("[::1]"), ("::1".into(), None));
+        assert_eq!(ok("[::]:0"), ("::".into(), Some(0)));
+        for bad in [
+            "",
+            ":80",
+            "host:",
+            "host:http",
+            "host:99999",
+            "[::1",
+            "[nope]:1",
+            "[::1]80",
+            "fe80::1::2",
+            "a b",
+            "a_b:1",
+            "host:+80",
+        ] {
+            assert!(parse_bind(bad).is_err(), "{bad:?} was accepted");
+        }
+        let mut c = Config::default();
+        c.set("bind", "[::1]:9000").unwrap();
+        assert_eq!(
+            (c.host.as_str(), c.port, c.bind_text()),
+            ("::1", 9000, "[::1]:9000".into())
+        );
+        c.set("bind", "localhost").unwrap();
+        assert_eq!(
+            (c.host.as_str(), c.port),
+            ("localhost", 9000),
+            "a bare host keeps the port"
+        );
+    }
+
+    #[test]
+    fn kubernetes_service_links_are_recognised() {
+        for (n, v) in [
+            ("STRELA_PORT", "tcp://10.0.0.1:8080"),
+            ("STRELA_SERVICE_HOST", "10.0.0.1"),
+            ("STRELA_SERVICE_PORT", "8080"),
+            ("STRELA_SERVICE_PORT_HTTP", "8080"),
+            ("STRELA_PORT_8080_TCP", "tcp://10.0.0.1:8080"),
+            ("STRELA_PORT_8080_TCP_PROTO", "tcp"),
+            ("STRELA_PORT_8080_TCP_PORT", "8080"),
+            ("STRELA_PORT_8080_TCP_ADDR", "10.0.0.1"),
+            ("STRELA_ADMIN_PORT", "udp://10.0.0.2:53"),
+        ] {
+            assert!(is_service_link(n, v), "{n}={v}");
+        }
+        for (n, v) in [
+            ("STRELA_PORT", "8080"),
+            ("STRELA_WORKERS", "2"),
+            ("STRELA_PORT_TCP", "1"),
+            ("STRELA_SERVER_BACKLOG", "10"),
+        ] {
+            assert!(!is_service_link(n, v), "{n}={v}");
+        }
+        let mut c = Config::default();
+        let skipped = c
+            .apply_env([
+                ("STRELA_PORT".to_string(), "tcp://10.0.0.1:8080".to_string()),
+                ("STRELA_WORKERS".to_string(), "3".to_string()),
+            ])
+            .unwrap();
+        assert_eq!(
+            (skipped, c.port, c.workers),
+            (vec!["STRELA_PORT".to_string()], 8080, 3)
+        );
+    }
+
+    #[test]
+    fn toml_syntax_errors_carry_line_and_column() {
+        let mut c = Config::default();
+        let e = c
+            .apply_toml("workers = 2\n\n[log]\nlevel = \"info\n", "f")
+            .unwrap_err();
+        assert!(e.message.starts_with("line 4, column "), "{e}");
+        let e = c.apply_toml("port = @\n", "f").unwrap_err();
+        assert!(e.message.starts_with("line 1, column 8:"), "{e}");
     }
 
     #[test]

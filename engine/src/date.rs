@@ -108,6 +108,23 @@ pub fn format_imf_fixdate(unix_secs: u64, out: &mut [u8; DATE_LEN]) {
     out[25..29].copy_from_slice(b" GMT");
 }
 
+/// `unix_secs` in the common log format's timestamp form, UTC: `01/Dec/2026:07:58:49 +0000`.
+pub fn format_clf(unix_secs: u64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = (unix_secs / 86_400) as i64;
+    let rem = unix_secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{d:02}/{}/{y:04}:{:02}:{:02}:{:02} +0000",
+        MONTHS[(m - 1) as usize],
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
 /// `unix_secs` as an RFC 3339 UTC timestamp, e.g. `2026-11-23T23:59:01Z` (for logs).
 pub fn format_rfc3339(unix_secs: u64) -> String {
     let days = (unix_secs / 86_400) as i64;
@@ -144,6 +161,14 @@ mod tests {
     fn rfc3339() {
         assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(format_rfc3339(951_782_400 + 86_399), "2000-02-29T23:59:59Z");
+    }
+
+    #[test]
+    fn common_log_format_timestamps() {
+        assert_eq!(format_clf(0), "01/Jan/1970:00:00:00 +0000");
+        assert_eq!(format_clf(784_111_777), "06/Nov/1994:08:49:37 +0000");
+        // 2026-12-01T07:58:49Z, the example.
+        assert_eq!(format_clf(1_796_111_929), "01/Dec/2026:07:58:49 +0000");
     }
 
     fn fmt(secs: u64) -> String {

@@ -1,4 +1,5 @@
-//! The handler contract: what a user writes to answer a request.
+//! The handler contract: what a user writes to answer a request, and what it is told about
+//! requests the core answered itself ([`Refusal`]).
 
 use std::sync::Arc;
 
@@ -12,6 +13,37 @@ use crate::proto::head::Request;
 pub trait Handler: Send + Sync + 'static {
     /// Handles `req`, writing the answer into `res`.
     fn call(&self, req: &Request<'_>, res: &mut Response<'_>);
+
+    /// Told about a request the core answered without calling [`Handler::call`] (a malformed
+    /// or oversized request, a header timeout, an overloaded worker, a panic no middleware
+    /// caught), after the answer was queued. For access logs; the default does nothing.
+    #[inline]
+    fn refused(&self, _refusal: &Refusal<'_>) {}
+}
+
+/// A request the core answered itself: what an access log needs to record it.
+#[derive(Debug, Clone, Copy)]
+pub struct Refusal<'a> {
+    /// The client, when known.
+    pub peer: Option<std::net::SocketAddr>,
+    /// The status sent (400, 408, 413, 414, 431, 500, 501, 503, 505 …).
+    pub status: u16,
+    /// Why, as a stable name (a [`crate::RequestError`] name, `timeout`, `overloaded`, `panic`).
+    pub reason: &'static str,
+    /// The request line as received, up to its line end and at most 256 bytes: possibly
+    /// partial or not text at all; empty when nothing was received.
+    pub line: &'a [u8],
+    /// Body bytes of the answer.
+    pub bytes: u64,
+}
+
+impl Refusal<'_> {
+    /// The request line of `buf` (bytes up to the first CR or LF, at most 256).
+    pub fn line_of(buf: &[u8]) -> &[u8] {
+        let b = &buf[..buf.len().min(256)];
+        let end = memchr::memchr2(b'\r', b'\n', b).unwrap_or(b.len());
+        &b[..end]
+    }
 }
 
 impl<F> Handler for F
@@ -28,5 +60,9 @@ impl<H: Handler + ?Sized> Handler for Arc<H> {
     #[inline]
     fn call(&self, req: &Request<'_>, res: &mut Response<'_>) {
         (**self).call(req, res)
+    }
+
+    fn refused(&self, refusal: &Refusal<'_>) {
+        (**self).refused(refusal)
     }
 }

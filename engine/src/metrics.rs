@@ -4,9 +4,10 @@
 //! [`Stats`], the worker's connection and byte counts, the
 //! application's per-route table); no atomic is contended on the request path. Each worker
 //! publishes a copy of its figures once per event-loop turn (one uncontended lock of its own
-//! slot); a scrape sums the slots. Request latency is observed once per batch: the time from the
-//! event-loop wake-up that read the bytes to the end of the batch's processing, one clock read per
-//! batch (pipelined requests share it).
+//! slot); a scrape sums the slots. Request latency is the time from the read that brought a
+//! request's bytes to the end of the processing of that read's requests: two clock reads per
+//! read (pipelined requests read together share the second one), so it measures the server's
+//! work on the request, not time queued behind other connections in the same loop turn.
 //!
 //! [`Ops`] renders `GET /metrics` (Prometheus text format 0.0.4) and `GET /debug/vars` (JSON, the
 //! expvar idea: the same numbers plus configuration and runtime facts), and answers readiness.
@@ -302,9 +303,11 @@ impl Ops {
         );
         let _ = writeln!(
             o,
-            "strela_build_info{{version=\"{}\"}} 1",
-            env!("CARGO_PKG_VERSION")
+            "strela_build_info{{version=\"{}\",commit=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION"),
+            env!("BUILD_STRELA_GIT")
         );
+        process_metrics(&mut o, &crate::sys::process_facts());
         family(
             &mut o,
             "strela_uptime_seconds",
@@ -364,7 +367,7 @@ impl Ops {
             &mut o,
             "strela_request_duration_seconds",
             "histogram",
-            "Time from reading a request's bytes to its response being ready (per batch).",
+            "Time from reading a request's bytes to its response being ready (requests read together share the batch's end).",
         );
         let mut cum = 0;
         for (i, b) in LATENCY_BOUNDS_NS.iter().enumerate() {
@@ -499,8 +502,18 @@ impl Ops {
             .unwrap_or_default();
         let lat = &t.latency;
         let count = lat.count();
+        let p = crate::sys::process_facts();
         json!({
             "version": env!("CARGO_PKG_VERSION"),
+            "commit": env!("BUILD_STRELA_GIT"),
+            "process": {
+                "cpu_seconds": p.cpu_seconds,
+                "resident_memory_bytes": p.resident_bytes,
+                "virtual_memory_bytes": p.virtual_bytes,
+                "open_fds": p.open_fds,
+                "max_fds": p.max_fds,
+                "start_time_seconds": p.start_time_seconds,
+            },
             "pid": std::process::id(),
             "uptime_seconds": self.0.started.elapsed().as_secs_f64(),
             "workers": s.workers,
@@ -545,12 +558,21 @@ impl Ops {
         }
     }
 
-    /// A handler answering the debug vars as JSON.
+    /// A handler answering the debug vars as JSON; unless `public`, only to loopback clients
+    /// (others get 404).
     pub fn debug_vars_handler(
         &self,
+        public: bool,
     ) -> impl Fn(&Request<'_>, &mut Response<'_>) + Send + Sync + 'static {
         let ops = self.clone();
-        move |_req: &Request<'_>, res: &mut Response<'_>| {
+        move |req: &Request<'_>, res: &mut Response<'_>| {
+            let local = req.peer_addr().is_some_and(|p| p.ip().is_loopback());
+            if !public && !local {
+                res.status(404)
+                    .content_type("text/plain")
+                    .body_static(b"Not Found\n");
+                return;
+            }
             let v = ops.debug_vars();
             res.json(&v);
         }
@@ -570,6 +592,53 @@ impl Ops {
                     .content_type("text/plain")
                     .body_static(b"draining\n");
             }
+        }
+    }
+}
+
+/// The `process_*` families, named and typed as the Prometheus client libraries export them.
+fn process_metrics(o: &mut String, p: &crate::sys::ProcessFacts) {
+    let rows: [(&str, &str, &str, Option<f64>); 6] = [
+        (
+            "process_cpu_seconds_total",
+            "counter",
+            "Total user and system CPU time spent in seconds.",
+            p.cpu_seconds,
+        ),
+        (
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory size in bytes.",
+            p.resident_bytes.map(|v| v as f64),
+        ),
+        (
+            "process_virtual_memory_bytes",
+            "gauge",
+            "Virtual memory size in bytes.",
+            p.virtual_bytes.map(|v| v as f64),
+        ),
+        (
+            "process_open_fds",
+            "gauge",
+            "Number of open file descriptors.",
+            p.open_fds.map(|v| v as f64),
+        ),
+        (
+            "process_max_fds",
+            "gauge",
+            "Maximum number of open file descriptors.",
+            p.max_fds.map(|v| v as f64),
+        ),
+        (
+            "process_start_time_seconds",
+            "gauge",
+            "Start time of the process since unix epoch in seconds.",
+            p.start_time_seconds,
+        ),
+    ];
+    for (name, kind, help, v) in rows {
+        if let Some(v) = v {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
         }
     }
 }

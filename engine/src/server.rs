@@ -118,7 +118,8 @@ impl Shared {
 ///     .unwrap();
 /// ```
 pub struct ServerBuilder {
-    addr: SocketAddr,
+    addrs: Vec<SocketAddr>,
+    takeover: bool,
     workers: usize,
     limits: Limits,
     backlog: i32,
@@ -131,7 +132,8 @@ pub struct ServerBuilder {
 impl std::fmt::Debug for ServerBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerBuilder")
-            .field("addr", &self.addr)
+            .field("addrs", &self.addrs)
+            .field("takeover", &self.takeover)
             .field("workers", &self.workers)
             .field("limits", &self.limits)
             .field("backlog", &self.backlog)
@@ -147,7 +149,8 @@ impl Server {
     /// A builder listening on `0.0.0.0:8080` with one worker per core and default limits.
     pub fn builder() -> ServerBuilder {
         ServerBuilder {
-            addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            addrs: vec![SocketAddr::from(([0, 0, 0, 0], 8080))],
+            takeover: false,
             workers: default_workers(),
             limits: Limits::default(),
             backlog: 4096,
@@ -169,7 +172,35 @@ pub fn default_workers() -> usize {
 impl ServerBuilder {
     /// The address to listen on (port 0 picks a free port; see [`ServerHandle::local_addr`]).
     pub fn bind(mut self, addr: SocketAddr) -> Self {
-        self.addr = addr;
+        self.addrs = vec![addr];
+        self
+    }
+
+    /// Several addresses to listen on, e.g. everything a host name resolves to (`localhost`:
+    /// `127.0.0.1` and `::1`). Every worker listens on each. Port 0 in the first address picks
+    /// a free port, which the others with port 0 then share. An empty list keeps the current
+    /// addresses.
+    pub fn bind_all(mut self, addrs: impl IntoIterator<Item = SocketAddr>) -> Self {
+        let mut list: Vec<SocketAddr> = Vec::new();
+        for a in addrs {
+            if !list.contains(&a) {
+                list.push(a);
+            }
+        }
+        if !list.is_empty() {
+            self.addrs = list;
+        }
+        self
+    }
+
+    /// Whether to share the port with listeners another process already has on it (default
+    /// `false`). Every worker's listener uses `SO_REUSEPORT`, which would also let a second
+    /// server start silently on a port in use and split the traffic with it; so by default
+    /// `start` first checks that nothing else listens there and fails with `AddrInUse` if
+    /// something does. Set it for a zero-downtime hand-over: start the new process with
+    /// `takeover(true)` on the old one's port, then stop the old one.
+    pub fn takeover(mut self, yes: bool) -> Self {
+        self.takeover = yes;
         self
     }
 
@@ -258,9 +289,17 @@ impl ServerBuilder {
         self.get(path, h)
     }
 
-    /// Serves the debug vars (JSON) at `path` (e.g. `/debug/vars`).
+    /// Serves the debug vars (JSON) at `path` (e.g. `/debug/vars`) to loopback clients only:
+    /// they show the whole configuration. Others get 404, as if there were no such path.
     pub fn debug_vars(self, path: &str) -> Self {
-        let h = self.ops.debug_vars_handler();
+        let h = self.ops.debug_vars_handler(false);
+        self.get(path, h)
+    }
+
+    /// Serves the debug vars at `path` to every client (put it behind auth or a private
+    /// network).
+    pub fn debug_vars_public(self, path: &str) -> Self {
+        let h = self.ops.debug_vars_handler(true);
         self.get(path, h)
     }
 
@@ -294,12 +333,30 @@ impl ServerBuilder {
     /// Starts serving `handler` directly: no router, no middleware (what [`ServerBuilder::start`]
     /// does after building the app).
     pub fn start_handler<H: Handler + ?Sized>(self, handler: Arc<H>) -> io::Result<ServerHandle> {
-        // Bind the first listener, learn the real port (port 0 → ephemeral), bind the rest to it.
-        let first = sys::listener(self.addr, self.backlog)?;
-        let addr = sys::local_addr(std::os::fd::AsFd::as_fd(&first))?;
-        let mut listeners = vec![first];
-        for _ in 1..self.workers {
-            listeners.push(sys::listener(addr, self.backlog)?);
+        // Bind each address's first listener, learn the real port (port 0 → ephemeral, shared
+        // by the later addresses asking for port 0), then each worker's listeners to it.
+        let mut addrs = Vec::with_capacity(self.addrs.len());
+        let mut picked = 0u16;
+        let mut listeners: Vec<Vec<std::os::fd::OwnedFd>> =
+            (0..self.workers).map(|_| Vec::new()).collect();
+        for want in &self.addrs {
+            let mut want = *want;
+            if want.port() == 0 && picked != 0 {
+                want.set_port(picked);
+            }
+            if !self.takeover && want.port() != 0 {
+                sys::check_port_free(want).map_err(|e| in_use(want, e))?;
+            }
+            let first = sys::listener(want, self.backlog).map_err(|e| in_use(want, e))?;
+            let addr = sys::local_addr(std::os::fd::AsFd::as_fd(&first))?;
+            if picked == 0 {
+                picked = addr.port();
+            }
+            listeners[0].push(first);
+            for l in listeners.iter_mut().skip(1) {
+                l.push(sys::listener(addr, self.backlog)?);
+            }
+            addrs.push(addr);
         }
         let wakers = (0..self.workers)
             .map(|_| sys::Waker::new())
@@ -321,10 +378,10 @@ impl ServerBuilder {
 
         let mut threads = Vec::with_capacity(self.workers);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        for (id, listener) in listeners.into_iter().enumerate() {
+        for (id, listeners) in listeners.into_iter().enumerate() {
             let worker = Worker {
                 id,
-                listener,
+                listeners,
                 shared: shared.clone(),
                 handler: handler.clone(),
             };
@@ -351,7 +408,7 @@ impl ServerBuilder {
         }
         drop(ready_tx);
         let mut handle = ServerHandle {
-            addr,
+            addrs,
             shared,
             threads,
         };
@@ -375,6 +432,21 @@ impl ServerBuilder {
     }
 }
 
+/// An `AddrInUse` error that says what to do about it.
+fn in_use(addr: SocketAddr, e: io::Error) -> io::Error {
+    if e.kind() == io::ErrorKind::AddrInUse {
+        io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!(
+                "{addr} is already in use by another socket (to hand over from a running \
+                 strela on purpose, start this one with takeover)"
+            ),
+        )
+    } else {
+        e
+    }
+}
+
 /// Sets the stop flag when a worker thread ends for any reason (return, error or panic).
 struct StopOnExit(Arc<Shared>);
 
@@ -386,15 +458,20 @@ impl Drop for StopOnExit {
 
 /// A running server. Dropping it stops the server and waits for its workers.
 pub struct ServerHandle {
-    addr: SocketAddr,
+    addrs: Vec<SocketAddr>,
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<io::Result<()>>>,
 }
 
 impl ServerHandle {
-    /// The address the server listens on (with the real port when port 0 was asked for).
+    /// The (first) address the server listens on, with the real port when port 0 was asked for.
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+        self.addrs[0]
+    }
+
+    /// Every address the server listens on (see [`ServerBuilder::bind_all`]).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
     }
 
     /// Open connections, buffers in use and requests answered, as last published by the workers

@@ -34,15 +34,18 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::defer::{Done, Inbox};
-use crate::handler::Handler;
+use crate::handler::{Handler, Refusal};
 use crate::proto::conn::{Conn, Context};
 use crate::server::Shared;
 use crate::slab::Slab;
 use crate::sys::{self, Poller, ReadOutcome, Ready};
 use crate::timer::Wheel;
 
-const TOKEN_LISTENER: u64 = u64::MAX;
-const TOKEN_WAKER: u64 = u64::MAX - 1;
+const TOKEN_WAKER: u64 = u64::MAX;
+/// Listener `i` is registered as `TOKEN_LISTENER0 - i` (connection tokens are slab indices,
+/// far below).
+const TOKEN_LISTENER0: u64 = u64::MAX - 1;
+const MAX_LISTENERS: u64 = 1024;
 /// How long to wait before retrying accept after running out of descriptors.
 const ACCEPT_BACKOFF_MS: u64 = 50;
 /// The answer to a connection beyond `max_conns_per_worker`.
@@ -67,7 +70,8 @@ const _: () = assert!(std::mem::size_of::<Entry>() <= 128);
 
 pub(crate) struct Worker<H: ?Sized> {
     pub(crate) id: usize,
-    pub(crate) listener: OwnedFd,
+    /// One listener per bound address.
+    pub(crate) listeners: Vec<OwnedFd>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) handler: Arc<H>,
 }
@@ -75,7 +79,8 @@ pub(crate) struct Worker<H: ?Sized> {
 /// The mutable state of a running worker, split from the poller so events can be iterated while
 /// connections are handled.
 struct State<'h, H: ?Sized> {
-    listener: Option<OwnedFd>,
+    /// The listeners; emptied when draining begins.
+    listeners: Vec<OwnedFd>,
     slab: Slab<Entry>,
     cx: Context,
     handler: &'h H,
@@ -102,7 +107,15 @@ impl<H: Handler + ?Sized> Worker<H> {
         let waker = &self.shared.wakers[self.id];
         let setup = || -> io::Result<Poller> {
             let poller = Poller::new(1024)?;
-            poller.add(self.listener.as_fd(), TOKEN_LISTENER, sys::read_interest())?;
+            if self.listeners.len() as u64 > MAX_LISTENERS {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "too many listen addresses",
+                ));
+            }
+            for (i, l) in self.listeners.iter().enumerate() {
+                poller.add(l.as_fd(), TOKEN_LISTENER0 - i as u64, sys::read_interest())?;
+            }
             poller.add(waker.as_fd(), TOKEN_WAKER, sys::read_interest())?;
             Ok(poller)
         };
@@ -127,7 +140,7 @@ impl<H: Handler + ?Sized> Worker<H> {
         cx.meta.id = (self.id as u64) << 48;
         let start = Instant::now();
         let mut st = State {
-            listener: Some(self.listener),
+            listeners: self.listeners,
             slab: Slab::default(),
             cx,
             handler: &*self.handler,
@@ -191,14 +204,14 @@ impl<H: Handler + ?Sized> Worker<H> {
             for ev in poller.events() {
                 let r = Ready::of(ev);
                 match r.token {
-                    TOKEN_LISTENER => {
-                        if !st.accept_paused {
-                            st.accept_all(&poller)
-                        }
-                    }
                     TOKEN_WAKER => {
                         waker.drain();
                         st.take_completions();
+                    }
+                    t if t > TOKEN_LISTENER0 - MAX_LISTENERS => {
+                        if !st.accept_paused {
+                            st.accept_from((TOKEN_LISTENER0 - t) as usize, &poller)
+                        }
                     }
                     token => st.on_conn(token, r),
                 }
@@ -232,9 +245,17 @@ impl<H: Handler + ?Sized> State<'_, H> {
         f.deferred_live = deferred_live as u64;
     }
 
+    /// Accepts what waits on every listener.
     fn accept_all(&mut self, poller: &Poller) {
+        for i in 0..self.listeners.len() {
+            self.accept_from(i, poller);
+        }
+    }
+
+    /// Accepts every connection waiting on listener `i`.
+    fn accept_from(&mut self, i: usize, poller: &Poller) {
         loop {
-            let Some(listener) = &self.listener else {
+            let Some(listener) = self.listeners.get(i) else {
                 return;
             };
             match sys::accept(listener.as_fd()) {
@@ -248,8 +269,25 @@ impl<H: Handler + ?Sized> State<'_, H> {
                         self.cx.stats.status[4] += 1;
                         self.cx.stats.closed += 1;
                         drop(fd);
+                        log::debug!(
+                            "refused peer={} status=503 reason=overloaded connections={}",
+                            peer.map_or_else(|| "-".to_string(), |p| p.to_string()),
+                            self.slab.len()
+                        );
+                        self.handler.refused(&Refusal {
+                            peer,
+                            status: 503,
+                            reason: "overloaded",
+                            line: b"",
+                            bytes: 0,
+                        });
                         continue;
                     }
+                    log::debug!(
+                        "accepted peer={} listener={i} connections={}",
+                        peer.map_or_else(|| "-".to_string(), |p| p.to_string()),
+                        self.slab.len() + 1
+                    );
                     // A new connection has `header_timeout` to send its first request.
                     let deadline = self.deadline(self.cx.limits.header_timeout);
                     let entry = Entry {
@@ -329,6 +367,9 @@ impl<H: Handler + ?Sized> State<'_, H> {
             match outcome {
                 Ok(ReadOutcome::Data { full, n }) => {
                     cx.stats.bytes_in += n as u64;
+                    // Latency is measured from here, per read (not per loop turn, which
+                    // would count time queued behind other connections).
+                    cx.meta.received = Instant::now();
                     cx.meta.peer = e.peer;
                     cx.token = token;
                     e.conn.process(self.handler, cx);
@@ -415,9 +456,15 @@ impl<H: Handler + ?Sized> State<'_, H> {
                 1
             };
             self.cx.stats.timeouts_by_kind[kind] += 1;
+            let kind_name = ["header", "idle", "write"][kind];
+            log::debug!(
+                "timeout peer={} kind={kind_name}",
+                e.peer.map_or_else(|| "-".to_string(), |p| p.to_string())
+            );
             if e.in_head && e.conn.mid_request() && !e.conn.has_output() {
                 // Best effort: tell a slow client why (one write attempt, then close).
-                e.conn.timeout_response(&mut self.cx);
+                self.cx.meta.peer = e.peer;
+                e.conn.timeout_response(self.handler, &mut self.cx);
                 let _ = flush(e, &mut self.cx.stats.bytes_out);
             }
             self.close(token);
@@ -438,7 +485,7 @@ impl<H: Handler + ?Sized> State<'_, H> {
             self.idle_grace_end = Some(now + idle_grace);
             self.accept_all(poller);
         }
-        self.listener = None; // closing the listener removes it from epoll
+        self.listeners.clear(); // closing a listener removes it from epoll
         for t in self.slab.tokens() {
             self.read_ready(t, false); // ends in settle(), which closes idle connections
         }

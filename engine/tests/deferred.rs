@@ -532,12 +532,12 @@ fn no_leak_after_100k_deferred_requests() {
         }
     });
     assert_eq!(total.into_inner(), 100_000);
-    let st = srv.stats();
-    assert!(st.requests >= 100_000, "{st:?}");
+    // Figures are published once per loop turn, so the last turn may lag the last response.
     assert!(
         eventually(Duration::from_secs(5), || {
             let st = srv.stats();
-            st.deferred_in_flight == 0
+            st.requests >= 100_000
+                && st.deferred_in_flight == 0
                 && st.deferred_live == 0
                 && st.connections == 0
                 && st.buffers_in_use == 0

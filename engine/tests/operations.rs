@@ -6,9 +6,9 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -114,7 +114,8 @@ fn parse_prometheus(text: &str) -> HashMap<String, f64> {
             .get(&family)
             .unwrap_or_else(|| panic!("sample before its TYPE: {line}"));
         if kind == "counter" {
-            assert!(v >= 0.0 && v.fract() == 0.0, "{line}");
+            // Counters never go below zero; they may be fractional (CPU seconds).
+            assert!(v >= 0.0 && v.is_finite(), "{line}");
         }
         if name.ends_with("_bucket") {
             let le = labels.get("le").expect("bucket has le");
@@ -156,6 +157,7 @@ fn the_parser_rejects_what_prometheus_would() {
         "# TYPE x counter\nx{a=1} 1",    // unquoted
         "# TYPE x counter\nx 1\nx 2",    // duplicate series
         "# TYPE x counter\nx -1",        // negative counter
+        "# TYPE x counter\nx NaN",       // not a count
         "# TYPE 1x counter\n1x 1",       // bad name
         "# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\nh_count 1", // not cumulative
     ] {
@@ -229,6 +231,12 @@ fn metrics_are_exact_after_known_traffic_and_parse_strictly() {
         .connections
         == 0));
     std::thread::sleep(Duration::from_millis(300)); // one loop turn publishes
+                                                    // Some CPU time to see in process_cpu_seconds_total (the kernel counts it in ticks).
+    let spin = Instant::now();
+    let mut x = 0u64;
+    while spin.elapsed() < Duration::from_millis(60) {
+        x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+    }
     let r = get(addr, "/metrics");
     assert_eq!(r.status, 200);
     assert_eq!(
@@ -276,9 +284,35 @@ fn metrics_are_exact_after_known_traffic_and_parse_strictly() {
     assert_eq!(v("strela_ready"), 1.0);
     assert_eq!(v("strela_deferred_in_flight"), 0.0);
     assert!(v("strela_bytes_received_total") > 0.0 && v("strela_bytes_sent_total") > 0.0);
-    assert!(m
-        .keys()
-        .any(|k| k.starts_with("strela_build_info{version=")));
+    let commit = env!("BUILD_STRELA_GIT");
+    assert!(!commit.is_empty());
+    assert_eq!(
+        v(&format!(
+            "strela_build_info{{version=\"{}\",commit=\"{commit}\"}}",
+            env!("CARGO_PKG_VERSION")
+        )),
+        1.0
+    );
+    // process_* as the Prometheus client libraries export them (this test process is the server).
+    let fds = open_fds() as f64;
+    assert!(
+        (v("process_open_fds") - fds).abs() <= 8.0,
+        "{} vs {fds}",
+        v("process_open_fds")
+    );
+    assert!(v("process_max_fds") >= v("process_open_fds"));
+    assert!(v("process_resident_memory_bytes") > 1e6);
+    assert!(v("process_virtual_memory_bytes") >= v("process_resident_memory_bytes"));
+    assert!(v("process_cpu_seconds_total") > 0.0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let started = v("process_start_time_seconds");
+    assert!(
+        started <= now + 1.0 && started > now - 3600.0,
+        "{started} vs {now}"
+    );
 
     // /debug/vars: the same numbers as JSON, plus the facts (after a loop turn has published
     // the scrape itself, which may have run on the other worker).
@@ -293,9 +327,33 @@ fn metrics_are_exact_after_known_traffic_and_parse_strictly() {
     assert_eq!(j["parse_errors"]["malformed"], 3);
     assert_eq!(j["workers"], 2);
     assert_eq!(j["ready"], true);
+    assert_eq!(j["commit"], env!("BUILD_STRELA_GIT"));
+    assert!(j["process"]["open_fds"].as_u64().unwrap() > 0);
     assert!(j["uptime_seconds"].as_f64().unwrap() > 0.0);
     srv.stop();
     srv.join().unwrap();
+}
+
+#[test]
+fn debug_vars_are_served_to_loopback_clients_only_unless_public() {
+    let ops = strela::metrics::Ops::default();
+    let get = b"GET /debug/vars HTTP/1.1\r\nHost: t\r\n\r\n";
+    for (public, peer, status) in [
+        (false, "127.0.0.1:5000", 200),
+        (false, "[::1]:5000", 200),
+        (false, "10.1.2.3:5000", 404),
+        (true, "10.1.2.3:5000", 200),
+    ] {
+        let mut d = Driver::new(ops.debug_vars_handler(public));
+        d.cx.meta.peer = Some(peer.parse().unwrap());
+        d.feed(get);
+        let r = d.responses().pop().unwrap();
+        assert_eq!(r.status, status, "public={public} peer={peer}");
+        if status == 200 {
+            let j: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            assert!(j["config"].is_object());
+        }
+    }
 }
 
 #[test]
@@ -377,104 +435,12 @@ fn limits_swap_live_without_dropping_connections() {
 
 // ---- the binary ---------------------------------------------------------------------------
 
-fn strela_cmd() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_strela"));
-    // A clean environment for settings: only what a test sets.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("STRELA_") {
-            c.env_remove(k);
-        }
-    }
-    c
-}
-
 fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("strela-ops-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
     p
-}
-
-/// A child process killed if the test ends without stopping it (e.g. on a failed assertion).
-struct Proc(Child);
-
-impl std::ops::Deref for Proc {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Proc {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        // A child already waited for is not signalled again (std keeps its exit status).
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts the binary with `args`; returns it, its port, and its stderr lines as they come.
-fn spawn(args: &[&str], env: &[(&str, &str)]) -> (Proc, u16, std::sync::mpsc::Receiver<String>) {
-    let mut cmd = strela_cmd();
-    cmd.args(args).stderr(Stdio::piped()).stdout(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("no startup line");
-        };
-        if let Some(rest) = line.split(" addr=").nth(1) {
-            let port = rest
-                .split_whitespace()
-                .next()
-                .and_then(|a| a.rsplit(':').next())
-                .and_then(|p| p.parse().ok())
-                .expect("a port");
-            return (Proc(child), port, rx);
-        }
-    }
-}
-
-fn wait_for_line(rx: &std::sync::mpsc::Receiver<String>, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let line = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .unwrap_or_else(|_| panic!("no log line with {needle:?}"));
-        if line.contains(needle) {
-            return line;
-        }
-    }
-}
-
-fn signal(child: &Child, sig: &str) {
-    let st = Command::new("kill")
-        .args([&format!("-{sig}"), &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
 }
 
 #[test]
@@ -698,6 +664,17 @@ fn zero_downtime_swap_of_two_processes_on_one_port() {
         })
         .collect();
     std::thread::sleep(Duration::from_millis(500));
+    // Without --takeover a second process on the port is refused, and the first serves on.
+    let out = strela_cmd()
+        .args(["--bind", &format!("127.0.0.1:{port}"), "--workers", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("already in use") && err.contains("takeover"),
+        "{err}"
+    );
     let (mut new, new_port, _new_log) = spawn(
         &[
             "--bind",
@@ -706,6 +683,7 @@ fn zero_downtime_swap_of_two_processes_on_one_port() {
             &port.to_string(),
             "--workers",
             "2",
+            "--takeover",
         ],
         &[],
     );

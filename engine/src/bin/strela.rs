@@ -5,22 +5,22 @@
 //!
 //! Signals: SIGHUP re-reads the configuration and applies the live keys (limits, log level,
 //! access log on/off) without dropping a connection, or keeps the old configuration if the new
-//! one is invalid; SIGINT/SIGTERM mark the server unready, wait `server.shutdown_delay_ms`, then
-//! drain; a second SIGINT/SIGTERM exits at once.
+//! one is invalid, and reopens the access-log file; SIGUSR1 only reopens the access-log file
+//! (nginx's convention, for logrotate without copytruncate); SIGINT/SIGTERM mark the server
+//! unready, wait `server.shutdown_delay_ms`, then drain; a second SIGINT/SIGTERM exits at once.
 //!
 //! Exit codes: 0 stopped cleanly; 1 could not listen, or a worker failed; 2 bad command line or
 //! configuration; 130 a second signal cut the drain short.
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use clap::{CommandFactory, FromArgMatches, Parser};
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use strela::config::{AccessFormat, Config};
-use strela::middleware::{AccessLog, LogFormat};
+use strela::middleware::{AccessLog, LogFormat, LogReopener, LogTarget};
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
@@ -31,18 +31,26 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 ///
 /// Settings come from built-in defaults, then the --config file, then STRELA_* environment
 /// variables (STRELA_LIMITS_MAX_BODY_BYTES=…), then these flags; later sources win.
+/// `strela --print-config` lists every setting. Signals: HUP reloads the configuration and
+/// reopens the access log, USR1 reopens the access log, TERM/INT drain and stop.
 #[derive(Parser, Debug)]
-#[command(about)]
+#[command(disable_help_flag = true)]
 struct Args {
     /// TOML configuration file (re-read on SIGHUP).
     #[arg(long, short = 'c')]
     config: Option<PathBuf>,
-    /// Address to listen on (overrides `bind`).
-    #[arg(long)]
-    bind: Option<IpAddr>,
-    /// Port to listen on, 0 picks a free one (overrides `port`).
+    /// Address to listen on: HOST, HOST:PORT or [IPv6]:PORT; a name listens on every address
+    /// it resolves to (localhost: 127.0.0.1 and ::1). Overrides `bind`.
+    #[arg(long, value_name = "ADDR")]
+    bind: Option<String>,
+    /// Port to listen on, 0 picks a free one (overrides `port` and a port given in --bind).
     #[arg(long)]
     port: Option<u16>,
+    /// Share the port with a strela already listening on it, for a zero-downtime hand-over
+    /// (start the new process with --takeover, then SIGTERM the old one). Without it a port
+    /// in use is refused.
+    #[arg(long)]
+    takeover: bool,
     /// Worker threads (overrides `workers`; default one per core).
     #[arg(long)]
     workers: Option<usize>,
@@ -52,11 +60,15 @@ struct Args {
     /// Print the effective configuration as TOML and exit.
     #[arg(long)]
     print_config: bool,
+    /// Print this help (-h and --help are the same).
+    #[arg(short = 'h', long = "help", action = ArgAction::HelpLong)]
+    help: Option<bool>,
 }
 
 impl Args {
-    /// The effective configuration: defaults < file < environment < flags.
-    fn config(&self) -> Result<Config, strela::config::ConfigError> {
+    /// The effective configuration: defaults < file < environment < flags; also the names of
+    /// the environment variables skipped as Kubernetes service links.
+    fn config(&self) -> Result<(Config, Vec<String>), strela::config::ConfigError> {
         let mut c = Config::default();
         if let Some(path) = &self.config {
             let source = format!("config file {}", path.display());
@@ -67,10 +79,13 @@ impl Args {
             })?;
             c.apply_toml(&text, &source)?;
         }
-        c.apply_env(std::env::vars())?;
+        let skipped = c.apply_env(std::env::vars())?;
         let mut sets = self.sets.clone();
-        if let Some(b) = self.bind {
+        if let Some(b) = &self.bind {
             sets.push(format!("bind={b}"));
+        }
+        if self.takeover {
+            sets.push("server.takeover=true".into());
         }
         if let Some(p) = self.port {
             sets.push(format!("port={p}"));
@@ -79,7 +94,7 @@ impl Args {
             sets.push(format!("workers={w}"));
         }
         c.apply_overrides(&sets)?;
-        Ok(c)
+        Ok((c, skipped))
     }
 }
 
@@ -98,17 +113,7 @@ fn access_log(cfg: &Config) -> std::io::Result<AccessLog> {
         AccessFormat::Common => LogFormat::Common,
         AccessFormat::Json => LogFormat::Json,
     };
-    let out: Box<dyn std::io::Write + Send> = match cfg.access_target.as_str() {
-        "stdout" => Box::new(std::io::stdout()),
-        "stderr" => Box::new(std::io::stderr()),
-        path => Box::new(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)?,
-        ),
-    };
-    Ok(AccessLog::new(out, format, 64 * 1024))
+    AccessLog::open(&LogTarget::parse(&cfg.access_target), format, 64 * 1024)
 }
 
 fn main() -> ExitCode {
@@ -119,7 +124,7 @@ fn main() -> ExitCode {
         Ok(a) => a,
         Err(e) => e.exit(),
     };
-    let cfg = match args.config() {
+    let (cfg, skipped) = match args.config() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("strela: invalid configuration: {e}");
@@ -131,6 +136,22 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     strela::logging::init(cfg.log_level);
+    if !skipped.is_empty() {
+        log::debug!(
+            "ignored Kubernetes service-link variables names={:?}",
+            skipped.join(",")
+        );
+    }
+    let addrs = match cfg.addrs() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!(
+                "strela: invalid configuration: `bind`: cannot resolve {:?}: {e}",
+                cfg.host
+            );
+            return ExitCode::from(2);
+        }
+    };
     // Every connection is a descriptor: take the hard limit, not the usual 1,024 soft limit.
     let fds = strela::sys::raise_fd_limit();
 
@@ -145,10 +166,12 @@ fn main() -> ExitCode {
         }
     };
     let access_switch = access.switch();
+    let reopener = access.reopener();
     access_switch.store(cfg.access_log, Ordering::Relaxed);
 
     let mut server = strela::Server::builder()
-        .bind(cfg.addr())
+        .bind_all(addrs)
+        .takeover(cfg.takeover)
         .workers(cfg.workers)
         .limits(cfg.limits.clone())
         .drain_timeout(cfg.drain_timeout)
@@ -169,7 +192,11 @@ fn main() -> ExitCode {
         server = server.metrics(&cfg.metrics_path);
     }
     if !cfg.debug_vars_path.is_empty() {
-        server = server.debug_vars(&cfg.debug_vars_path);
+        server = if cfg.debug_vars_public {
+            server.debug_vars_public(&cfg.debug_vars_path)
+        } else {
+            server.debug_vars(&cfg.debug_vars_path)
+        };
     }
     let handle = match server.start() {
         Ok(h) => h,
@@ -180,24 +207,30 @@ fn main() -> ExitCode {
         Err(e) => {
             log::error!(
                 "cannot listen addr={} error={:?}",
-                cfg.addr(),
+                cfg.bind_text(),
                 e.to_string()
             );
-            eprintln!("strela: cannot listen on {}: {e}", cfg.addr());
+            eprintln!("strela: cannot listen on {}: {e}", cfg.bind_text());
             return ExitCode::from(1);
         }
     };
 
     let stopper = handle.stopper();
     let stopping = Arc::new(AtomicBool::new(false));
-    match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+    let startup = startup_fields(&handle, &cfg);
+    match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1]) {
         Ok(mut signals) => {
             let stopping = stopping.clone();
             std::thread::spawn(move || {
                 let mut current = cfg;
                 for sig in signals.forever() {
+                    if sig == SIGUSR1 {
+                        log::info!("reopening the access log signal=USR1");
+                        reopener.reopen();
+                        continue;
+                    }
                     if sig == SIGHUP {
-                        current = reload(&args, current, &stopper, &access_switch, &ops);
+                        current = reload(&args, current, &stopper, &access_switch, &reopener, &ops);
                         continue;
                     }
                     if stopping.swap(true, Ordering::AcqRel) {
@@ -222,12 +255,7 @@ fn main() -> ExitCode {
         }
         Err(e) => log::error!("cannot install signal handlers error={:?}", e.to_string()),
     }
-    log::info!(
-        "listening addr={} workers={} fd_limit={fds} version={:?}",
-        handle.local_addr(),
-        handle.workers(),
-        version()
-    );
+    log::info!("listening {startup} fd_limit={fds} version={:?}", version());
     match handle.join() {
         Ok(()) => {
             log::info!("stopped");
@@ -247,10 +275,12 @@ fn reload(
     current: Config,
     stopper: &strela::Stopper,
     access: &AtomicBool,
+    reopener: &LogReopener,
     ops: &strela::metrics::Ops,
 ) -> Config {
+    reopener.reopen();
     let new = match args.config() {
-        Ok(c) => c,
+        Ok((c, _)) => c,
         Err(e) => {
             log::warn!(
                 "reload rejected, keeping the running configuration error={:?}",
@@ -284,4 +314,36 @@ fn reload(
     applied.log_level = new.log_level;
     applied.access_log = new.access_log;
     applied
+}
+
+/// The startup line's fields: every address, workers, the endpoints, a URL to try, the docs.
+fn startup_fields(handle: &strela::ServerHandle, cfg: &Config) -> String {
+    let addrs: Vec<String> = handle.local_addrs().iter().map(|a| a.to_string()).collect();
+    let first = handle.local_addr();
+    let try_host = match first.ip() {
+        ip if ip.is_unspecified() && first.is_ipv4() => "127.0.0.1".to_string(),
+        ip if ip.is_unspecified() => "[::1]".to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    let mut endpoints = vec!["/plaintext", "/json"];
+    for p in [&cfg.healthz_path, &cfg.readyz_path, &cfg.metrics_path] {
+        if !p.is_empty() {
+            endpoints.push(p);
+        }
+    }
+    let debug = if cfg.debug_vars_path.is_empty() {
+        String::new()
+    } else if cfg.debug_vars_public {
+        format!(" {}", cfg.debug_vars_path)
+    } else {
+        format!(" {}(loopback)", cfg.debug_vars_path)
+    };
+    format!(
+        "addr={first} addrs={} workers={} endpoints=\"{}{debug}\" try=http://{try_host}:{}/plaintext docs=\"strela --help; README.md\"",
+        addrs.join(","),
+        handle.workers(),
+        endpoints.join(" "),
+        first.port()
+    )
 }

@@ -26,7 +26,7 @@ use std::time::Instant;
 use crate::date::DateCache;
 use crate::defer::{Cell, Done, Inbox, Reply};
 use crate::error::RequestError;
-use crate::handler::Handler;
+use crate::handler::{Handler, Refusal};
 use crate::limits::Limits;
 use crate::metrics::status_class;
 use crate::pool::BufPool;
@@ -227,6 +227,9 @@ fn out_buf<'b>(
     }
 }
 
+/// The first line of the HTTP/2 connection preface (RFC 9113 §3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
+
 const C_CLOSE: u8 = 1; // answer nothing more; close once the output is written
 const C_EOF: u8 = 2; // the peer closed its sending side
 const C_CONTINUED: u8 = 4; // "100 Continue" was sent for the request in progress
@@ -338,7 +341,7 @@ impl Conn {
                 let searched = self.scan as usize - start;
                 if head::find_head_end(buf, searched).is_none() {
                     if let Some(e) = head::partial_limit(buf, searched, &cx.limits) {
-                        self.reject(e, cx);
+                        self.reject(e, handler, cx);
                         answered += 1;
                         continue;
                     }
@@ -354,7 +357,7 @@ impl Conn {
                     break;
                 }
                 Err(e) => {
-                    self.reject(e, cx);
+                    self.reject(e, handler, cx);
                     answered += 1;
                     continue;
                 }
@@ -378,7 +381,7 @@ impl Conn {
                         break;
                     }
                     Err(e) => {
-                        self.reject(e, cx);
+                        self.reject(e, handler, cx);
                         answered += 1;
                         continue;
                     }
@@ -429,7 +432,7 @@ impl Conn {
             if ran.is_err() {
                 res.discard();
                 cx.stats.panics += 1;
-                self.fail(500, cx);
+                self.refuse(500, "panic", handler, cx);
                 continue;
             }
             if let Some(taken) = res.take_deferred() {
@@ -643,15 +646,70 @@ impl Conn {
 
     /// Answers a request the core refused: its status, a one-line body, and close.
     #[cold]
-    fn reject(&mut self, e: RequestError, cx: &mut Context) {
+    fn reject<H: Handler + ?Sized>(&mut self, e: RequestError, handler: &H, cx: &mut Context) {
         cx.stats.rejected += 1;
         cx.stats.errors[e.index()] += 1;
-        self.fail(e.status(), cx);
+        self.refuse(e.status(), e.as_str(), handler, cx);
     }
 
-    /// Answers `status` with a one-line body and closes; nothing after it is read.
+    /// Answers `status` for the request at `rpos` without its handler, closes, and tells the
+    /// handler (access logs) and the debug log why.
     #[cold]
-    fn fail(&mut self, status: u16, cx: &mut Context) {
+    fn refuse<H: Handler + ?Sized>(
+        &mut self,
+        status: u16,
+        reason: &'static str,
+        handler: &H,
+        cx: &mut Context,
+    ) {
+        let start = (self.rpos as usize).min(self.rbuf.len());
+        let bytes = if status == 505 && self.rbuf[start..].starts_with(H2_PREFACE) {
+            self.goaway_h2(cx)
+        } else {
+            self.fail(status, cx)
+        };
+        let line = Refusal::line_of(&self.rbuf[start..]);
+        log::debug!(
+            "refused peer={} status={status} reason={reason} line={:?}",
+            cx.meta
+                .peer
+                .map_or_else(|| "-".to_string(), |p| p.to_string()),
+            String::from_utf8_lossy(line)
+        );
+        handler.refused(&Refusal {
+            peer: cx.meta.peer,
+            status,
+            reason,
+            line,
+            bytes,
+        });
+    }
+
+    /// A client that speaks HTTP/2 with prior knowledge (`h2load` without `--h1`, `curl
+    /// --http2-prior-knowledge`) gets what an HTTP/2 peer understands instead of an HTTP/1.1
+    /// status line it cannot read: the server preface (an empty SETTINGS frame) and a GOAWAY
+    /// with `HTTP_1_1_REQUIRED` (RFC 9113 §3.4, §7), then the connection closes.
+    #[cold]
+    fn goaway_h2(&mut self, cx: &mut Context) -> u64 {
+        cx.stats.status[status_class(505)] += 1;
+        const FRAMES: [u8; 26] = [
+            0, 0, 0, 0x4, 0, 0, 0, 0, 0, // SETTINGS, empty, stream 0
+            0, 0, 8, 0x7, 0, 0, 0, 0, 0, // GOAWAY, 8 bytes, stream 0
+            0, 0, 0, 0, // last stream id 0
+            0, 0, 0, 0xd, // HTTP_1_1_REQUIRED
+        ];
+        out_buf(&mut self.wbuf, &mut self.extra, &mut cx.pool).extend_from_slice(&FRAMES);
+        self.flags |= C_CLOSE;
+        self.rpos = self.rbuf.len() as u32;
+        self.scan = 0;
+        self.need = 0;
+        0
+    }
+
+    /// Answers `status` with a one-line body and closes; nothing after it is read. Returns the
+    /// body's length.
+    #[cold]
+    fn fail(&mut self, status: u16, cx: &mut Context) -> u64 {
         cx.stats.status[status_class(status)] += 1;
         let out = out_buf(&mut self.wbuf, &mut self.extra, &mut cx.pool);
         let mut res = Response::new(out, &mut cx.resp_body, &cx.date, false);
@@ -659,6 +717,7 @@ impl Conn {
         let body = res.body_writer();
         body.extend_from_slice(crate::proto::encode::reason(status).as_bytes());
         body.push(b'\n');
+        let bytes = body.len() as u64;
         res.finish(false, head::Version::Http11);
         self.flags |= C_CLOSE;
         self.rpos = self.rbuf.len() as u32;
@@ -667,6 +726,7 @@ impl Conn {
         if let Some(x) = &mut self.extra {
             x.chunked = None;
         }
+        bytes
     }
 
     /// Response bytes waiting to be written.
@@ -726,9 +786,10 @@ impl Conn {
         self.mid_request() && self.need == 0
     }
 
-    /// Answers `408 Request Timeout` and closes (the head did not arrive in time).
-    pub fn timeout_response(&mut self, cx: &mut Context) {
-        self.fail(408, cx);
+    /// Answers `408 Request Timeout` and closes (the head did not arrive in time); `handler`
+    /// is told ([`Handler::refused`]).
+    pub fn timeout_response<H: Handler + ?Sized>(&mut self, handler: &H, cx: &mut Context) {
+        self.refuse(408, "timeout", handler, cx);
     }
 
     /// Whether bytes of an unfinished request are buffered (mid-head or mid-body).

@@ -23,7 +23,8 @@ use rustix::net::{self, AddressFamily, RecvFlags, SendFlags, SocketFlags, Socket
 pub use rustix::event::epoll::Event;
 
 /// Creates a non-blocking listening TCP socket with `SO_REUSEADDR` and `SO_REUSEPORT`, so every
-/// worker can bind its own listener to the same address and the kernel spreads connections.
+/// worker can bind its own listener to the same address and the kernel spreads connections
+/// (an IPv6 address listens for IPv6 only).
 pub fn listener(addr: SocketAddr, backlog: i32) -> io::Result<OwnedFd> {
     let family = if addr.is_ipv4() {
         AddressFamily::INET
@@ -38,9 +39,32 @@ pub fn listener(addr: SocketAddr, backlog: i32) -> io::Result<OwnedFd> {
     )?;
     net::sockopt::set_socket_reuseaddr(&fd, true)?;
     net::sockopt::set_socket_reuseport(&fd, true)?;
+    if addr.is_ipv6() {
+        // `[::]` means IPv6 only, as in nginx: IPv4 is asked for with its own address.
+        net::sockopt::set_ipv6_v6only(&fd, true)?;
+    }
     net::bind(&fd, &addr)?;
     net::listen(&fd, backlog)?;
     Ok(fd)
+}
+
+/// Fails with `AddrInUse` when another socket already holds `addr` (a listener of another
+/// process, or of this one): binds a probe socket there *without* `SO_REUSEPORT`, which the
+/// kernel refuses if anything is bound to the port, then closes it. `SO_REUSEADDR` on the probe
+/// keeps connections in `TIME_WAIT` from counting.
+pub fn check_port_free(addr: SocketAddr) -> io::Result<()> {
+    let family = if addr.is_ipv4() {
+        AddressFamily::INET
+    } else {
+        AddressFamily::INET6
+    };
+    let probe = net::socket_with(family, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
+    net::sockopt::set_socket_reuseaddr(&probe, true)?;
+    if addr.is_ipv6() {
+        net::sockopt::set_ipv6_v6only(&probe, true)?;
+    }
+    net::bind(&probe, &addr)?;
+    Ok(())
 }
 
 /// The address a socket is bound to.
@@ -261,4 +285,55 @@ pub fn raise_fd_limit() -> u64 {
         let _ = setrlimit(Resource::Nofile, lim);
     }
     getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
+}
+
+/// What the Prometheus client libraries export as `process_*` metrics, read from `/proc`.
+/// Each figure is `None` where the system does not say.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ProcessFacts {
+    /// User + system CPU time, seconds.
+    pub cpu_seconds: Option<f64>,
+    /// Resident set size, bytes.
+    pub resident_bytes: Option<u64>,
+    /// Virtual memory size, bytes.
+    pub virtual_bytes: Option<u64>,
+    /// Open file descriptors.
+    pub open_fds: Option<u64>,
+    /// The soft limit on open file descriptors.
+    pub max_fds: Option<u64>,
+    /// When the process started, seconds since the Unix epoch.
+    pub start_time_seconds: Option<f64>,
+}
+
+/// Reads this process's [`ProcessFacts`] (a few small `/proc` reads: for scrapes, not hot paths).
+pub fn process_facts() -> ProcessFacts {
+    let mut f = ProcessFacts::default();
+    let ticks = rustix::param::clock_ticks_per_second() as f64;
+    if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
+        // The command name (field 2) is in parentheses and may hold spaces: count after it.
+        if let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) {
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            // `rest` starts at field 3 (state); field n is fields[n - 3].
+            let num = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok());
+            if let (Some(u), Some(s)) = (num(14), num(15)) {
+                f.cpu_seconds = Some((u + s) as f64 / ticks);
+            }
+            f.virtual_bytes = num(23);
+            f.resident_bytes = num(24).map(|p| p * rustix::param::page_size() as u64);
+            let boot = std::fs::read_to_string("/proc/stat").ok().and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix("btime "))
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+            });
+            if let (Some(boot), Some(start)) = (boot, num(22)) {
+                f.start_time_seconds = Some(boot as f64 + start as f64 / ticks);
+            }
+        }
+    }
+    // The directory handle itself is one of the entries: not counted.
+    f.open_fds = std::fs::read_dir("/proc/self/fd")
+        .ok()
+        .map(|d| d.count().saturating_sub(1) as u64);
+    f.max_fds = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    f
 }

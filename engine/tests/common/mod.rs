@@ -266,3 +266,104 @@ pub fn spawn_binary(prelude: &str, workers: usize) -> (std::process::Child, u16,
     };
     (child, port, line)
 }
+
+// ---- the binary -------------------------------------------------------------------------------
+
+use std::io::BufRead as _;
+use std::process::{Child, Command, Stdio};
+
+/// The `strela` binary with no `STRELA_*` settings inherited from the test's environment.
+pub fn strela_cmd() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_strela"));
+    // A clean environment for settings: only what a test sets.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("STRELA_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+/// A child process killed if the test ends without stopping it (e.g. on a failed assertion).
+pub struct Proc(pub Child);
+
+impl std::ops::Deref for Proc {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Proc {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        // A child already waited for is not signalled again (std keeps its exit status).
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the binary with `args`; returns it, its port, and its stderr lines as they come.
+pub fn spawn(
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Proc, u16, std::sync::mpsc::Receiver<String>) {
+    let mut cmd = strela_cmd();
+    cmd.args(args).stderr(Stdio::piped()).stdout(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no startup line");
+        };
+        if let Some(rest) = line.split(" addr=").nth(1) {
+            let port = rest
+                .split_whitespace()
+                .next()
+                .and_then(|a| a.rsplit(':').next())
+                .and_then(|p| p.parse().ok())
+                .expect("a port");
+            return (Proc(child), port, rx);
+        }
+    }
+}
+
+pub fn wait_for_line(rx: &std::sync::mpsc::Receiver<String>, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("no log line with {needle:?}"));
+        if line.contains(needle) {
+            return line;
+        }
+    }
+}
+
+pub fn signal(child: &Child, sig: &str) {
+    let st = Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
