@@ -45,9 +45,14 @@ struct Args {
     /// Scenarios to run (comma-separated): plaintext, pipelined, json.
     #[arg(long, default_value = "plaintext,pipelined,json")]
     scenarios: String,
-    /// Extra peer servers as NAME=COMMAND; `{port}` in COMMAND is replaced by the port.
-    #[arg(long = "peer")]
+    /// Extra peer servers as NAME=COMMAND (quote it: one argument); `{port}` in COMMAND is
+    /// replaced by the port. E.g. --peer "direct=target/release/strela-direct {port} 1".
+    #[arg(long = "peer", value_name = "NAME=COMMAND")]
     peers: Vec<String>,
+    /// The `strela` binary as of git revision REV, as a peer named NAME (built once in a
+    /// worktree under target/baselines/, then reused): e.g. --baseline before=HEAD~3.
+    #[arg(long = "baseline", value_name = "NAME=REV")]
+    baselines: Vec<String>,
     /// Skip may_minihttp (strela alone).
     #[arg(long)]
     no_may: bool,
@@ -189,6 +194,24 @@ fn run(args: &Args) -> Result<(), String> {
             port: 18081,
         });
     }
+    for (i, b) in args.baselines.iter().enumerate() {
+        let (name, rev) = b.split_once('=').ok_or("--baseline takes NAME=REV")?;
+        let bin = build_baseline(rev)?;
+        let port = 18070 + i as u16;
+        servers.push(ServerSpec {
+            name: name.into(),
+            argv: vec![
+                bin.display().to_string(),
+                "--bind".into(),
+                "127.0.0.1".into(),
+                "--port".into(),
+                port.to_string(),
+                "--workers".into(),
+                args.strela_workers.to_string(),
+            ],
+            port,
+        });
+    }
     for (i, p) in args.peers.iter().enumerate() {
         let (name, cmd) = p.split_once('=').ok_or("--peer takes NAME=COMMAND")?;
         let port = 18090 + i as u16;
@@ -297,6 +320,89 @@ fn build_servers() -> Result<(), String> {
         Ok(())
     } else {
         Err("building the servers failed".into())
+    }
+}
+
+/// Output of a git command in the current directory, trimmed.
+fn git(args: &[&str]) -> Result<String, String> {
+    let out = Command::new("git")
+        .args(args)
+        .output()
+        .map_err(|e| format!("git: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "git {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// The commit being measured: HEAD's short hash, `-dirty` with uncommitted changes to tracked
+/// files.
+fn head_commit() -> String {
+    let hash = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|_| "unknown".into());
+    let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+        .map(|s| !s.is_empty())
+        .unwrap_or(false);
+    if dirty {
+        format!("{hash}-dirty")
+    } else {
+        hash
+    }
+}
+
+/// Builds the `strela` binary at `rev` in a detached worktree under target/baselines/<hash>
+/// (once: an existing build is reused) and returns its path.
+fn build_baseline(rev: &str) -> Result<PathBuf, String> {
+    let hash = git(&["rev-parse", "--short=12", &format!("{rev}^{{commit}}")])?;
+    let dir = std::env::current_dir()
+        .map_err(|e| e.to_string())?
+        .join("target/baselines")
+        .join(&hash);
+    let bin = dir.join("target/release/strela");
+    if bin.exists() {
+        return Ok(bin);
+    }
+    let src = dir.join("src");
+    if !src.exists() {
+        git(&[
+            "worktree",
+            "add",
+            "--detach",
+            &src.display().to_string(),
+            &hash,
+        ])?;
+    }
+    eprintln!(
+        "loadbench: building strela at {rev} ({hash}) in {}",
+        src.display()
+    );
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let st = Command::new(cargo)
+        .current_dir(&src)
+        .env("CARGO_TARGET_DIR", dir.join("target"))
+        .args(["build", "--release", "-p", "strela", "--bin", "strela"])
+        .status()
+        .map_err(|e| format!("cargo build at {rev}: {e}"))?;
+    if !st.success() || !bin.exists() {
+        return Err(format!("building strela at {rev} failed"));
+    }
+    Ok(bin)
+}
+
+/// `arg` as the shell reads it back: bare when it holds only safe characters, else in single
+/// quotes.
+fn shell_quote(arg: &str) -> String {
+    let safe = !arg.is_empty()
+        && arg
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_./=:,+-@%".contains(&b));
+    if safe {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', "'\\''"))
     }
 }
 
@@ -623,11 +729,12 @@ impl Report {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(0);
-        let argv: Vec<String> = std::env::args().skip(1).collect();
+        let argv: Vec<String> = std::env::args().skip(1).map(|a| shell_quote(&a)).collect();
         let header = format!(
-            "{date}; {cores} cores ({cpu}), Linux {}; servers pinned to CPU {}, wrk (1 thread) to CPU {}; \
+            "{date}; commit {}; {cores} cores ({cpu}), Linux {}; servers pinned to CPU {}, wrk (1 thread) to CPU {}; \
              {} round(s) × {} s (+{} s warm-up), servers interleaved; \
              command: `cargo run --release -p strela-benches --bin loadbench -- {}`",
+            head_commit(),
             kernel.trim(),
             args.server_cpu,
             args.wrk_cpu,
@@ -863,6 +970,17 @@ mod tests {
         let corrected = correct(&raw, e);
         assert_ne!(corrected, raw, "the correction must have changed something");
         assert_eq!(undo_wrk_correction(&corrected, dur, requests, conns), raw);
+    }
+
+    #[test]
+    fn shell_quoting_round_trips_peer_commands() {
+        assert_eq!(shell_quote("--rounds"), "--rounds");
+        assert_eq!(
+            shell_quote("c=target/ffi/hello {port} 1"),
+            "'c=target/ffi/hello {port} 1'"
+        );
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
     }
 
     #[test]

@@ -55,3 +55,25 @@ pub use proto::encode::Response;
 pub use proto::head::{Method, Request, RequestMeta, Version};
 pub use server::{Server, ServerBuilder, ServerHandle, ServerStats, Stopper};
 pub use strela_router as router;
+
+/// The README states these sizes; this keeps the sentence true (it fails when either changes).
+#[cfg(test)]
+mod readme_sizes {
+    use std::mem::size_of;
+
+    #[test]
+    fn readme_states_the_real_sizes() {
+        let readme = include_str!("../../README.md");
+        let sentence = format!(
+            "`Request` view {} B (spans are 16-bit offsets into the head), header span {} B, `Conn` {} B, connection slot {} B",
+            size_of::<crate::proto::head::Request<'static>>(),
+            size_of::<crate::proto::head::HeaderSpan>(),
+            size_of::<crate::proto::conn::Conn>(),
+            crate::worker::ENTRY_SIZE,
+        );
+        assert!(
+            readme.contains(&sentence),
+            "README.md should say: {sentence}"
+        );
+    }
+}

@@ -67,6 +67,9 @@ struct Entry {
 }
 
 const _: () = assert!(std::mem::size_of::<Entry>() <= 128);
+/// The size of a connection slot (the README states it).
+#[cfg(test)]
+pub(crate) const ENTRY_SIZE: usize = std::mem::size_of::<Entry>();
 
 pub(crate) struct Worker<H: ?Sized> {
     pub(crate) id: usize,
