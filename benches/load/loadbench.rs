@@ -353,7 +353,7 @@ fn head_commit() -> String {
     }
 }
 
-/// Builds the `strela` binary at `rev` in a detached worktree under target/baselines/<hash>
+/// Builds the `strela` binary at `rev` in a detached worktree under `target/baselines/<hash>`
 /// (once: an existing build is reused) and returns its path.
 fn build_baseline(rev: &str) -> Result<PathBuf, String> {
     let hash = git(&["rev-parse", "--short=12", &format!("{rev}^{{commit}}")])?;
