@@ -37,7 +37,9 @@ const DONE: u8 = 2;
 /// status line, `Server`, `Date`, `Content-Length` and `Connection` when it writes it.
 ///
 /// Header names and values are checked as in [`Response::header`](crate::Response::header):
-/// invalid ones and framing headers are dropped.
+/// invalid ones and framing headers are dropped ([`Reply::try_header`] says so instead). A 1xx
+/// code is never a final status: [`Reply::new`] panics on one, [`Reply::try_new`] returns the
+/// error.
 #[derive(Debug, Clone)]
 pub struct Reply {
     status: u16,
@@ -47,18 +49,30 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// A reply with `status` (outside 100..=999 → 500) and an empty body.
+    /// A reply with `status` (200–999) and an empty body.
+    ///
+    /// # Panics
+    /// On a code that cannot be a final status (1xx, or outside 100..=999); see
+    /// [`Reply::try_new`].
     pub fn new(status: u16) -> Self {
-        Reply {
-            status: if (100..=999).contains(&status) {
-                status
-            } else {
-                500
-            },
+        match Reply::try_new(status) {
+            Ok(r) => r,
+            Err(e) => panic!("Reply::new: {e}"),
+        }
+    }
+
+    /// A reply with `status` and an empty body, or the error for a code that cannot be a final
+    /// status (1xx, or outside 100..=999).
+    pub fn try_new(status: u16) -> Result<Self, crate::ResponseError> {
+        if !(200..=999).contains(&status) {
+            return Err(crate::ResponseError::NotAFinalStatus(status));
+        }
+        Ok(Reply {
+            status,
             headers: Vec::new(),
             body: Bytes::new(),
             close: false,
-        }
+        })
     }
 
     /// `200 OK`.
@@ -76,10 +90,31 @@ impl Reply {
         Reply::new(status).content_type("text/plain").body(body)
     }
 
-    /// The same reply with another status (outside 100..=999 → 500).
+    /// The same reply with another status.
+    ///
+    /// # Panics
+    /// As [`Reply::new`].
     pub fn with_status(mut self, status: u16) -> Self {
         self.status = Reply::new(status).status;
         self
+    }
+
+    /// The same reply with another status, or the error for a code that cannot be a final
+    /// status (the reply is then dropped).
+    pub fn try_with_status(mut self, status: u16) -> Result<Self, crate::ResponseError> {
+        self.status = Reply::try_new(status)?.status;
+        Ok(self)
+    }
+
+    /// Adds a header line, or says why it is refused (see [`crate::Response::try_header`]).
+    pub fn try_header(
+        self,
+        name: &str,
+        value: impl AsRef<[u8]>,
+    ) -> Result<Self, crate::ResponseError> {
+        let v = value.as_ref();
+        crate::Response::check_header(name, v)?;
+        Ok(self.header(name, v))
     }
 
     /// Adds a header line.
@@ -503,13 +538,36 @@ mod tests {
 
     #[test]
     fn reply_drops_invalid_and_framing_headers() {
-        let r = Reply::new(1000)
+        let r = Reply::new(201)
             .header("X-Ok", "1")
             .header("Content-Length", "5")
             .header("Bad\r\nName", "x")
             .header("X-Bad", "a\r\nb");
-        assert_eq!(r.status_code(), 500);
+        assert_eq!(r.status_code(), 201);
         assert_eq!(r.rendered_headers(), b"X-Ok: 1\r\n");
+        use crate::ResponseError as E;
+        assert_eq!(
+            Reply::ok().try_header("Content-Length", "5").err(),
+            Some(E::FramingHeader)
+        );
+        assert_eq!(
+            Reply::ok().try_header("X-Bad", "a\r\nb").err(),
+            Some(E::InvalidHeader)
+        );
+        assert!(Reply::ok().try_header("X-Ok", "1").is_ok());
+    }
+
+    #[test]
+    fn a_reply_is_never_an_interim_status() {
+        for code in [0, 42, 100, 101, 103, 199, 1000] {
+            assert_eq!(
+                Reply::try_new(code).err(),
+                Some(crate::ResponseError::NotAFinalStatus(code))
+            );
+            assert!(Reply::ok().try_with_status(code).is_err());
+            assert!(std::panic::catch_unwind(|| Reply::new(code)).is_err());
+        }
+        assert_eq!(Reply::try_new(204).unwrap().status_code(), 204);
     }
 
     #[test]

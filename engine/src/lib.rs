@@ -51,7 +51,7 @@ pub use defer::{BlockingPool, CancelToken, Deferred, Reply};
 pub use error::{fallible, HttpError, RequestError};
 pub use handler::Handler;
 pub use limits::Limits;
-pub use proto::encode::Response;
+pub use proto::encode::{Response, ResponseError};
 pub use proto::head::{Method, Request, RequestMeta, Version};
 pub use server::{Server, ServerBuilder, ServerHandle, ServerStats, Stopper};
 pub use strela_router as router;

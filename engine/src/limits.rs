@@ -5,6 +5,9 @@
 pub const MAX_HEADERS_CAP: usize = 128;
 /// Hard upper bound on the head size: request spans are 16-bit offsets into the head.
 pub const MAX_HEAD_CAP: usize = u16::MAX as usize;
+/// Hard upper bound on a buffered request body: the connection's buffer offsets are 32-bit, and
+/// the head and framing share them.
+pub const MAX_BODY_CAP: usize = (u32::MAX as usize) - MAX_HEAD_CAP - 64 * 1024;
 
 /// Limits applied to every connection of a server. Construct with [`Limits::default`] and adjust.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +45,18 @@ pub struct Limits {
     /// Most deferred requests in flight per worker; beyond it a deferral is refused with `503`
     /// and `Retry-After: 1`. ≥ 1.
     pub max_deferred: usize,
+    /// Accept request heads whose every line ends in a bare LF (legacy clients). Off by default:
+    /// a bare LF anywhere in a head is a 400 and close, since a proxy and an origin that read
+    /// line ends differently can be made to disagree on where a request ends. Mixed line ends
+    /// are refused either way.
+    pub lf_only_heads: bool,
+    /// Slowest acceptable request body, in bytes per second, averaged over each
+    /// `body_rate_grace` window once the body has started (Kestrel's minimum data rate): a
+    /// client below it gets `408` and close. 0 turns the check off.
+    pub min_body_rate: usize,
+    /// The window of the body-rate check, and the grace before its first check. Whole seconds,
+    /// ≥ 1.
+    pub body_rate_grace: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -60,6 +75,9 @@ impl Default for Limits {
             write_timeout: std::time::Duration::from_secs(30),
             deferred_timeout: std::time::Duration::from_secs(30),
             max_deferred: 10_000,
+            lf_only_heads: false,
+            min_body_rate: 240,
+            body_rate_grace: std::time::Duration::from_secs(5),
         }
     }
 }
@@ -80,6 +98,9 @@ impl Limits {
         l.write_timeout = secs(l.write_timeout);
         l.deferred_timeout = l.deferred_timeout.max(std::time::Duration::from_millis(1));
         l.max_deferred = l.max_deferred.max(1);
+        // Buffer offsets are 32-bit: a body beyond 4 GiB could not be addressed.
+        l.max_body_bytes = l.max_body_bytes.min(MAX_BODY_CAP);
+        l.body_rate_grace = secs(l.body_rate_grace);
         l
     }
 }
@@ -101,5 +122,12 @@ mod tests {
         assert_eq!(l.max_headers, MAX_HEADERS_CAP);
         assert_eq!(l.max_uri_bytes, MAX_HEAD_CAP);
         assert_eq!(Limits::default().normalized(), Limits::default());
+        let l = Limits {
+            max_body_bytes: usize::MAX,
+            ..Limits::default()
+        }
+        .normalized();
+        assert_eq!(l.max_body_bytes, MAX_BODY_CAP);
+        assert!(l.max_body_bytes as u64 + MAX_HEAD_CAP as u64 <= u64::from(u32::MAX));
     }
 }

@@ -416,7 +416,7 @@ impl Ops {
             "counter",
             "Connections closed by a timeout, by kind.",
         );
-        for (i, k) in ["header", "idle", "write"].iter().enumerate() {
+        for (i, k) in ["header", "idle", "write", "body_rate"].iter().enumerate() {
             let _ = writeln!(
                 o,
                 "strela_timeouts_total{{kind=\"{k}\"}} {}",
@@ -534,7 +534,7 @@ impl Ops {
                 "accepted": t.accepted,
                 "closed": t.closed,
             },
-            "timeouts": {"header": t.timeouts_by_kind[0], "idle": t.timeouts_by_kind[1], "write": t.timeouts_by_kind[2]},
+            "timeouts": {"header": t.timeouts_by_kind[0], "idle": t.timeouts_by_kind[1], "write": t.timeouts_by_kind[2], "body_rate": t.timeouts_by_kind[3]},
             "bytes": {"received": t.bytes_in, "sent": t.bytes_out},
             "buffers_in_use": s.total.buffers,
             "deferred": {

@@ -9,9 +9,11 @@
 //!
 //! Timeouts (no syscall per request): each connection carries a deadline tick, updated by plain
 //! stores as it moves between states — reading a head (`header_timeout`, started when the head
-//! starts and never extended by trickled bytes), reading a body or idle between requests
-//! (`idle_timeout`), waiting for the client to read responses (`write_timeout`). The wheel holds
-//! one reminder per connection and checks the real deadline when the reminder comes due.
+//! starts and never extended by trickled bytes), reading a body (the minimum data rate:
+//! `min_body_rate` bytes/s averaged over each `body_rate_grace` window, checked when the window
+//! ends; below it → 408), idle between requests (`idle_timeout`), waiting for the client to
+//! read responses (`write_timeout`). The wheel holds one reminder per connection and checks the
+//! real deadline when the reminder comes due.
 //!
 //! Deferred responses come back through the worker's inbox: a completing thread posts the reply
 //! and writes the worker's eventfd (only if the inbox was empty); the worker takes the whole inbox,
@@ -63,6 +65,10 @@ struct Entry {
     read_paused: bool,
     /// The header clock is running: a request head has started and is not complete.
     in_head: bool,
+    /// A request body is being received and its data rate is checked: `deadline` is the next
+    /// check, `body_mark` the request's buffered bytes at the last one.
+    in_body: bool,
+    body_mark: u32,
     conn: Conn,
 }
 
@@ -299,6 +305,8 @@ impl<H: Handler + ?Sized> State<'_, H> {
                         peer,
                         read_paused: false,
                         in_head: true,
+                        in_body: false,
+                        body_mark: 0,
                         conn: Conn::new(),
                     };
                     let token = self.slab.insert(entry);
@@ -416,14 +424,28 @@ impl<H: Handler + ?Sized> State<'_, H> {
         let l = &self.cx.limits;
         if e.conn.has_output() {
             e.in_head = false;
+            e.in_body = false;
             e.deadline = deadline_after(self.tick, l.write_timeout);
         } else if e.conn.reading_head() {
+            e.in_body = false;
             if !e.in_head {
                 e.in_head = true; // the header clock starts now and is not extended by trickling
                 e.deadline = deadline_after(self.tick, l.header_timeout);
             }
+        } else if e.conn.reading_body() && l.min_body_rate > 0 && !e.read_paused {
+            e.in_head = false;
+            if !e.in_body {
+                // The body's clock: its rate is checked once per grace window, from now. The
+                // window may end before the reminder already in the wheel, so add one (`expire`
+                // merges reminders that come due together).
+                e.in_body = true;
+                e.body_mark = e.conn.buffered_request_bytes();
+                e.deadline = deadline_after(self.tick, l.body_rate_grace);
+                self.wheel.schedule(token, u64::from(e.deadline));
+            }
         } else {
             e.in_head = false;
+            e.in_body = false;
             e.deadline = deadline_after(self.tick, l.idle_timeout);
         }
     }
@@ -437,6 +459,9 @@ impl<H: Handler + ?Sized> State<'_, H> {
         self.tick = tick;
         let mut due = std::mem::take(&mut self.due);
         self.wheel.advance(tick, &mut due);
+        // A connection may have two reminders (see `settle`); handle it once.
+        due.sort_unstable();
+        due.dedup();
         for token in due.drain(..) {
             let Some(e) = self.slab.get_mut(token) else {
                 continue;
@@ -450,24 +475,43 @@ impl<H: Handler + ?Sized> State<'_, H> {
                 self.wheel.schedule(token, u64::from(e.deadline));
                 continue;
             }
+            let l = &self.cx.limits;
+            if e.in_body && !e.conn.has_output() {
+                // The minimum data rate, averaged over the window that just ended.
+                let now = e.conn.buffered_request_bytes();
+                let got = u64::from(now.saturating_sub(e.body_mark));
+                let want = (l.min_body_rate as u64).saturating_mul(l.body_rate_grace.as_secs());
+                if got >= want || !e.conn.reading_body() {
+                    e.body_mark = now;
+                    e.deadline = deadline_after(tick, l.body_rate_grace);
+                    self.wheel.schedule(token, u64::from(e.deadline));
+                    continue;
+                }
+            }
             self.cx.stats.timeouts += 1;
             let kind = if e.in_head {
                 0
             } else if e.conn.has_output() {
                 2
+            } else if e.in_body {
+                3
             } else {
                 1
             };
             self.cx.stats.timeouts_by_kind[kind] += 1;
-            let kind_name = ["header", "idle", "write"][kind];
+            let kind_name = ["header", "idle", "write", "body_rate"][kind];
             log::debug!(
                 "timeout peer={} kind={kind_name}",
                 e.peer.map_or_else(|| "-".to_string(), |p| p.to_string())
             );
-            if e.in_head && e.conn.mid_request() && !e.conn.has_output() {
+            if (e.in_head || e.in_body) && e.conn.mid_request() && !e.conn.has_output() {
                 // Best effort: tell a slow client why (one write attempt, then close).
                 self.cx.meta.peer = e.peer;
-                e.conn.timeout_response(self.handler, &mut self.cx);
+                if e.in_body {
+                    e.conn.slow_body_response(self.handler, &mut self.cx);
+                } else {
+                    e.conn.timeout_response(self.handler, &mut self.cx);
+                }
                 let _ = flush(e, &mut self.cx.stats.bytes_out);
             }
             self.close(token);

@@ -439,7 +439,8 @@ strela_result strela_request_header_at(const strela_request *req,
                                        strela_str *value);
 
 /**
- * Sets the status code (100–999; others become 500).
+ * Sets the status code, 200–999. A 1xx code (not a final status: strela sends `100 Continue`
+ * itself) or one outside 100–999 returns `STRELA_ERR_INVALID` and leaves the status as it was.
  *
  * # Safety
  * `res` is NULL or the response of a running handler.
@@ -447,8 +448,10 @@ strela_result strela_request_header_at(const strela_request *req,
 strela_result strela_response_status(strela_response *res, uint16_t status);
 
 /**
- * Adds a header line; both strings are copied. Names or values with CR, LF or NUL and framing
- * headers (Content-Length, Transfer-Encoding, Connection) are ignored, as in Rust.
+ * Adds a header line; both strings are copied. A framing header (Content-Length,
+ * Transfer-Encoding, Connection: strela sets those) or a name that is not a token or a value
+ * with a control byte returns `STRELA_ERR_INVALID` (`strela_last_error()` says which) and
+ * adds nothing.
  *
  * # Safety
  * `res` is NULL or the response of a running handler; `name`, `value` NULL or NUL-terminated.
@@ -506,7 +509,8 @@ strela_deferred *strela_response_defer(strela_response *res);
 
 /**
  * Adds a header line to the deferred response (copied; checked as in
- * `strela_response_header`).
+ * `strela_response_header`: a framing header or an invalid name or value returns
+ * `STRELA_ERR_INVALID` and adds nothing).
  *
  * # Safety
  * `d` is NULL or a live handle not used concurrently; `name`, `value` NULL or NUL-terminated.
@@ -523,9 +527,10 @@ strela_result strela_deferred_header(strela_deferred *d, const char *name, const
 bool strela_deferred_is_cancelled(const strela_deferred *d);
 
 /**
- * Answers the deferred request: `status`, an optional Content-Type (NULL for none), and `len`
- * bytes of body copied from `body`. Consumes `d` in every case (it must not be used again);
- * a completion after cancellation is discarded.
+ * Answers the deferred request: `status` (200–999), an optional Content-Type (NULL for none),
+ * and `len` bytes of body copied from `body`. Consumes `d` in every case (it must not be used
+ * again); a completion after cancellation is discarded. A status that is not a final one (1xx)
+ * returns `STRELA_ERR_INVALID` and the request is answered 500.
  *
  * # Safety
  * `d` is NULL or a live handle; `content_type` NULL or NUL-terminated; `body` points to `len`

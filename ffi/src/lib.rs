@@ -622,7 +622,8 @@ macro_rules! with_res {
     };
 }
 
-/// Sets the status code (100–999; others become 500).
+/// Sets the status code, 200–999. A 1xx code (not a final status: strela sends `100 Continue`
+/// itself) or one outside 100–999 returns `STRELA_ERR_INVALID` and leaves the status as it was.
 ///
 /// # Safety
 /// `res` is NULL or the response of a running handler.
@@ -632,13 +633,17 @@ pub unsafe extern "C" fn strela_response_status(
     status: u16,
 ) -> strela_result {
     with_res!(res, |r| {
-        r.status(status);
-        STRELA_OK
+        match r.try_status(status) {
+            Ok(_) => STRELA_OK,
+            Err(e) => fail(STRELA_ERR_INVALID, e.to_string()),
+        }
     })
 }
 
-/// Adds a header line; both strings are copied. Names or values with CR, LF or NUL and framing
-/// headers (Content-Length, Transfer-Encoding, Connection) are ignored, as in Rust.
+/// Adds a header line; both strings are copied. A framing header (Content-Length,
+/// Transfer-Encoding, Connection: strela sets those) or a name that is not a token or a value
+/// with a control byte returns `STRELA_ERR_INVALID` (`strela_last_error()` says which) and
+/// adds nothing.
 ///
 /// # Safety
 /// `res` is NULL or the response of a running handler; `name`, `value` NULL or NUL-terminated.
@@ -651,10 +656,10 @@ pub unsafe extern "C" fn strela_response_header(
     with_res!(res, |r| {
         // SAFETY: per the contract.
         match unsafe { header_args(name, value) } {
-            Ok((name, value)) => {
-                r.header(name, value);
-                STRELA_OK
-            }
+            Ok((name, value)) => match r.try_header(name, value) {
+                Ok(_) => STRELA_OK,
+                Err(e) => fail(STRELA_ERR_INVALID, e.to_string()),
+            },
             Err(e) => e,
         }
     })
@@ -789,7 +794,8 @@ pub unsafe extern "C" fn strela_response_defer(res: *mut strela_response) -> *mu
 }
 
 /// Adds a header line to the deferred response (copied; checked as in
-/// `strela_response_header`).
+/// `strela_response_header`: a framing header or an invalid name or value returns
+/// `STRELA_ERR_INVALID` and adds nothing).
 ///
 /// # Safety
 /// `d` is NULL or a live handle not used concurrently; `name`, `value` NULL or NUL-terminated.
@@ -807,6 +813,9 @@ pub unsafe extern "C" fn strela_deferred_header(
         // SAFETY: per the contract.
         match unsafe { header_args(name, value) } {
             Ok((name, value)) => {
+                if let Err(e) = engine::Response::check_header(name, value) {
+                    return fail(STRELA_ERR_INVALID, e.to_string());
+                }
                 d.reply = d.reply.take().map(|r| r.header(name, value));
                 STRELA_OK
             }
@@ -828,9 +837,10 @@ pub unsafe extern "C" fn strela_deferred_is_cancelled(d: *const strela_deferred)
     })
 }
 
-/// Answers the deferred request: `status`, an optional Content-Type (NULL for none), and `len`
-/// bytes of body copied from `body`. Consumes `d` in every case (it must not be used again);
-/// a completion after cancellation is discarded.
+/// Answers the deferred request: `status` (200–999), an optional Content-Type (NULL for none),
+/// and `len` bytes of body copied from `body`. Consumes `d` in every case (it must not be used
+/// again); a completion after cancellation is discarded. A status that is not a final one (1xx)
+/// returns `STRELA_ERR_INVALID` and the request is answered 500.
 ///
 /// # Safety
 /// `d` is NULL or a live handle; `content_type` NULL or NUL-terminated; `body` points to `len`
@@ -849,7 +859,18 @@ pub unsafe extern "C" fn strela_deferred_complete(
         }
         // SAFETY: per the contract, d is a live handle from strela_response_defer, consumed once.
         let mut d = unsafe { Box::from_raw(d) };
-        let mut reply = d.reply.take().unwrap_or_else(Reply::ok).with_status(status);
+        let mut reply = match d
+            .reply
+            .take()
+            .unwrap_or_else(Reply::ok)
+            .try_with_status(status)
+        {
+            Ok(r) => r,
+            Err(e) => {
+                drop(d); // answers 500
+                return fail(STRELA_ERR_INVALID, e.to_string());
+            }
+        };
         if !content_type.is_null() {
             // SAFETY: non-NULL, NUL-terminated per the contract.
             let ct = unsafe { CStr::from_ptr(content_type) };
@@ -1234,7 +1255,7 @@ pub unsafe extern "C" fn strela_parse_request(
         let mut scratch = Box::<HeaderScratch>::default();
         let head = match parse_head(data, &mut scratch, &limits) {
             Ok(Parsed::Complete(h)) => h,
-            Ok(Parsed::Partial) => return STRELA_PARTIAL,
+            Ok(Parsed::Partial(_)) => return STRELA_PARTIAL,
             Err(e) => {
                 out.error_status = e.status();
                 return fail(STRELA_ERR_PARSE, format!("bad request head: {e:?}"));

@@ -157,8 +157,15 @@ static int h_echo(const strela_request *req, strela_response *res, void *ud) {
                      (int)body.len, body.ptr, (int)route.len, route.ptr, missing.ptr == NULL,
                      strela_request_header_count(req), first_ok);
     strela_response_status(res, 201);
+    /* Not a final status: refused where it is set, the status stays 201. */
+    CHECK(strela_response_status(res, 100) == STRELA_ERR_INVALID);
+    CHECK(strstr(strela_last_error(), "not a final status") != NULL);
+    CHECK(strela_response_status(res, 101) == STRELA_ERR_INVALID);
     strela_response_header(res, "X-Echo", "yes");
-    strela_response_header(res, "Content-Length", "999"); /* framing: ignored */
+    /* Framing is strela's: refused with an error, not silently dropped. */
+    CHECK(strela_response_header(res, "Content-Length", "999") == STRELA_ERR_INVALID);
+    CHECK(strstr(strela_last_error(), "Content-Length") != NULL);
+    CHECK(strela_response_header(res, "X-Bad", "a\r\nInjected: 1") == STRELA_ERR_INVALID);
     return strela_response_body(res, out, (size_t)n);
 }
 

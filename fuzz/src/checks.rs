@@ -58,6 +58,135 @@ pub fn request(data: &[u8]) {
     conn.process(&checker, &mut cx);
 }
 
+/// Checks a chunk-extension string (everything between the size and the CR) against RFC 9112
+/// §7.1.1 by recursive descent: `Ok(true)` valid, `Ok(false)` a valid prefix that ended early
+/// (only when `complete` is false), `Err` invalid.
+fn reference_ext(ext: &[u8], complete: bool) -> Result<bool, ()> {
+    let tchar = |b: u8| strela::router::is_tchar(b);
+    let ws = |b: u8| b == b' ' || b == b'\t';
+    let mut i = 0;
+    // Out of input: fine as a prefix, an error for a complete line unless at an element's end.
+    macro_rules! eof {
+        ($at_end_ok:expr) => {
+            if i >= ext.len() {
+                return if complete {
+                    if $at_end_ok {
+                        Ok(true)
+                    } else {
+                        Err(())
+                    }
+                } else {
+                    Ok(false)
+                };
+            }
+        };
+    }
+    loop {
+        // An element: BWS ";" BWS name [ BWS "=" BWS value ]
+        eof!(true);
+        while i < ext.len() && ws(ext[i]) {
+            i += 1;
+        }
+        eof!(false);
+        if ext[i] != b';' {
+            return Err(());
+        }
+        i += 1;
+        while i < ext.len() && ws(ext[i]) {
+            i += 1;
+        }
+        eof!(false);
+        let name_start = i;
+        while i < ext.len() && tchar(ext[i]) {
+            i += 1;
+        }
+        if i == name_start {
+            eof!(false);
+            return Err(());
+        }
+        eof!(true);
+        let after_name = i;
+        while i < ext.len() && ws(ext[i]) {
+            i += 1;
+        }
+        eof!(false);
+        if ext[i] != b'=' {
+            i = after_name; // no value: the next element (or an error) starts here
+            continue;
+        }
+        i += 1;
+        while i < ext.len() && ws(ext[i]) {
+            i += 1;
+        }
+        eof!(false);
+        if ext[i] == b'"' {
+            i += 1;
+            loop {
+                eof!(false);
+                match ext[i] {
+                    b'"' => {
+                        i += 1;
+                        break;
+                    }
+                    b'\\' => {
+                        i += 1;
+                        eof!(false);
+                        let b = ext[i];
+                        if !(ws(b) || (0x21..=0x7e).contains(&b) || b >= 0x80) {
+                            return Err(());
+                        }
+                        i += 1;
+                    }
+                    b if ws(b)
+                        || b == 0x21
+                        || (0x23..=0x5b).contains(&b)
+                        || (0x5d..=0x7e).contains(&b)
+                        || b >= 0x80 =>
+                    {
+                        i += 1
+                    }
+                    _ => return Err(()),
+                }
+            }
+        } else {
+            let v = i;
+            while i < ext.len() && tchar(ext[i]) {
+                i += 1;
+            }
+            if i == v {
+                return Err(());
+            }
+        }
+    }
+}
+
+/// Checks one trailer field line (without its CRLF): `token ":" *( HTAB / SP / VCHAR /
+/// obs-text )`. `complete: false` accepts a valid prefix.
+fn reference_trailer(line: &[u8], complete: bool) -> Result<(), ()> {
+    let name = line
+        .iter()
+        .take_while(|&&b| strela::router::is_tchar(b))
+        .count();
+    if name == line.len() {
+        return if complete || name == 0 && line.is_empty() {
+            Err(())
+        } else {
+            Ok(())
+        };
+    }
+    if name == 0 || line[name] != b':' {
+        return Err(());
+    }
+    let value_ok = line[name + 1..]
+        .iter()
+        .all(|&b| b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80);
+    if value_ok {
+        Ok(())
+    } else {
+        Err(())
+    }
+}
+
 /// A plain reference decoder for chunked bodies: the same strict rules, written as simply as
 /// possible over a complete input. `Ok(Some((encoded_len, data)))`, `Ok(None)` = incomplete.
 pub fn reference_chunked(input: &[u8], limit: u64) -> Result<Option<(usize, Vec<u8>)>, ()> {
@@ -81,44 +210,49 @@ pub fn reference_chunked(input: &[u8], limit: u64) -> Result<Option<(usize, Vec<
         }
         Ok(None)
     };
+    // A size line: 1-16 hex digits, then a valid chunk-ext.
+    let size_line = |l: &[u8], complete: bool| -> Result<Option<u64>, ()> {
+        let digits = l.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+        if digits > 16 || (digits == 0 && (complete || !l.is_empty())) {
+            return Err(());
+        }
+        if reference_ext(&l[digits..], complete)? && complete {
+            return u64::from_str_radix(std::str::from_utf8(&l[..digits]).unwrap(), 16)
+                .map(Some)
+                .map_err(|_| ());
+        }
+        Ok(None)
+    };
     loop {
         let Some(cr) = line(i)? else {
-            // incomplete, but a bad byte in what is there is still an error
-            let digits = input[i..]
-                .iter()
-                .take_while(|b| b.is_ascii_hexdigit())
-                .count();
-            if digits > 16 || (digits == 0 && i < input.len()) {
-                return Err(());
-            }
-            if let Some(&b) = input.get(i + digits) {
-                if b != b';' && b != b'\r' {
-                    return Err(());
-                }
+            // Incomplete, but a bad byte in what is there is still an error; a CR at the very
+            // end can only end the line, so the line before it must be whole.
+            if input.last() == Some(&b'\r') {
+                size_line(&input[i..input.len() - 1], true)?;
+            } else {
+                size_line(&input[i..], false)?;
             }
             return Ok(None);
         };
-        let size_line = &input[i..cr];
-        let digits = size_line
-            .iter()
-            .take_while(|b| b.is_ascii_hexdigit())
-            .count();
-        if digits == 0 || digits > 16 || (digits < size_line.len() && size_line[digits] != b';') {
-            return Err(());
-        }
-        let size = u64::from_str_radix(std::str::from_utf8(&size_line[..digits]).unwrap(), 16)
-            .map_err(|_| ())?;
+        let size = size_line(&input[i..cr], true)?.ok_or(())?;
         i = cr + 2;
         if size == 0 {
             // trailers until an empty line
             loop {
-                if matches!(input.get(i), Some(b' ' | b'\t')) {
-                    return Err(()); // obs-fold in trailers
-                }
-                let Some(cr) = line(i)? else { return Ok(None) };
+                let Some(cr) = line(i)? else {
+                    if input.last() == Some(&b'\r') {
+                        if input.len() - 1 > i {
+                            reference_trailer(&input[i..input.len() - 1], true)?;
+                        }
+                    } else if input.len() > i {
+                        reference_trailer(&input[i..], false)?;
+                    }
+                    return Ok(None);
+                };
                 if cr == i {
                     return Ok(Some((cr + 2, out)));
                 }
+                reference_trailer(&input[i..cr], true)?;
                 i = cr + 2;
             }
         }

@@ -8,9 +8,9 @@
 //! |---|---|
 //! | chunk-size | 1–16 hex digits (`5 0`, `0x5`, `+5`, empty are errors); overflow is an error |
 //! | line ends in chunk framing | CRLF only: a bare LF or a bare CR is an error (no leniency inside framing) |
-//! | chunk extensions | `;name[=value]` after the size: skipped, but CR, LF and NUL inside are errors |
+//! | chunk extensions | exactly `*( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] )` with `ext-name` a token and `ext-val` a token or a quoted-string (RFC 9112 §7.1.1): validated and skipped; anything else is an error |
 //! | data | exactly chunk-size bytes, then CRLF (anything else is an error) |
-//! | trailers | header-like lines after the last chunk, skipped; at most 8 KiB in total |
+//! | trailers | field lines (`token ":" field-value`, RFC 9112 §7.1.2) after the last chunk, validated and skipped; a line without a colon, obs-fold or a control byte is an error; at most 8 KiB in total |
 //! | body limit | decoded bytes beyond `max_body_bytes` → 413; encoded bytes beyond twice that plus 64 KiB → 413 |
 //!
 //! When the last chunk and the trailers are complete, [`decode_in_place`] moves the data of all
@@ -27,8 +27,8 @@ const MAX_TRAILER_BYTES: u32 = 8 * 1024;
 enum State {
     /// Reading hex digits of a chunk size (`digits` so far).
     Size { digits: u8 },
-    /// After the size: in `;ext` bytes until CR.
-    Ext,
+    /// In a chunk extension (RFC 9112 §7.1.1); see [`Ext`].
+    Ext(Ext),
     /// Saw the CR ending a size line; LF must follow.
     SizeLf,
     /// Inside chunk data, `left` bytes to go.
@@ -39,14 +39,81 @@ enum State {
     DataLf,
     /// After the last (0) chunk's size line: at the start of a trailer line or the final CRLF.
     TrailerStart,
-    /// Inside a trailer line.
-    Trailer,
+    /// In a trailer line's field name.
+    TrailerName,
+    /// In a trailer line's value (after the colon).
+    TrailerValue,
     /// Saw the CR ending a trailer line; LF must follow.
     TrailerLf,
     /// Saw the CR of the final empty line; LF must follow.
     EndLf,
     /// Complete.
     Done,
+}
+
+/// Where a chunk extension is: what may come next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ext {
+    /// Whitespace after the size or a value: only more of it or `;` may follow.
+    SemiWs,
+    /// After `;`: whitespace, then a name.
+    NameStart,
+    /// In a name.
+    Name,
+    /// Whitespace after a name: `=`, `;` or more whitespace.
+    NameWs,
+    /// After `=`: whitespace, then a token or a quoted string.
+    ValueStart,
+    /// In a token value.
+    Token,
+    /// In a quoted string.
+    Quoted,
+    /// After a backslash in a quoted string.
+    QuotedPair,
+    /// After a quoted string's closing quote.
+    AfterQuoted,
+}
+
+fn is_tchar(b: u8) -> bool {
+    strela_router::is_tchar(b)
+}
+
+/// qdtext: HTAB, SP, `!`, `#`–`[`, `]`–`~`, obs-text.
+fn is_qdtext(b: u8) -> bool {
+    matches!(b, b'\t' | b' ' | 0x21 | 0x23..=0x5b | 0x5d..=0x7e | 0x80..=0xff)
+}
+
+impl Ext {
+    /// The next state after `b`, `Ok(None)` at the CR that ends the size line, or an error.
+    fn next(self, b: u8) -> Result<Option<Ext>, RequestError> {
+        let ws = matches!(b, b' ' | b'\t');
+        let next = match self {
+            Ext::SemiWs if ws => Ext::SemiWs,
+            Ext::SemiWs if b == b';' => Ext::NameStart,
+            Ext::NameStart if ws => Ext::NameStart,
+            Ext::NameStart if is_tchar(b) => Ext::Name,
+            Ext::Name if is_tchar(b) => Ext::Name,
+            Ext::Name | Ext::Token | Ext::AfterQuoted if b == b'\r' => return Ok(None),
+            Ext::Name | Ext::NameWs | Ext::Token | Ext::AfterQuoted if b == b';' => Ext::NameStart,
+            Ext::Name | Ext::NameWs if ws => Ext::NameWs,
+            Ext::Name | Ext::NameWs if b == b'=' => Ext::ValueStart,
+            Ext::ValueStart if ws => Ext::ValueStart,
+            Ext::ValueStart if b == b'"' => Ext::Quoted,
+            Ext::ValueStart if is_tchar(b) => Ext::Token,
+            Ext::Token if is_tchar(b) => Ext::Token,
+            Ext::Token | Ext::AfterQuoted if ws => Ext::SemiWs,
+            Ext::Quoted if b == b'"' => Ext::AfterQuoted,
+            Ext::Quoted if b == b'\\' => Ext::QuotedPair,
+            Ext::Quoted if is_qdtext(b) => Ext::Quoted,
+            Ext::QuotedPair
+                if b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80 =>
+            {
+                Ext::Quoted
+            }
+            _ => return Err(RequestError::Malformed),
+        };
+        Ok(Some(next))
+    }
 }
 
 /// Incremental chunked-body validator. 32 bytes.
@@ -124,18 +191,20 @@ impl ChunkedDecoder {
                     } else if b == b'\r' {
                         self.state = State::SizeLf;
                     } else if b == b';' {
-                        self.state = State::Ext;
+                        self.state = State::Ext(Ext::NameStart);
+                    } else if b == b' ' || b == b'\t' {
+                        // BWS: only before a `;` ("5 0" is not a size).
+                        self.state = State::Ext(Ext::SemiWs);
                     } else {
-                        return Err(bad); // includes spaces, bare LF, "0x"
+                        return Err(bad); // bare LF, "0x", other bytes
                     }
                     i += 1;
                 }
-                State::Ext => {
-                    match b {
-                        b'\r' => self.state = State::SizeLf,
-                        b'\n' | 0 => return Err(bad),
-                        _ => {}
-                    }
+                State::Ext(e) => {
+                    self.state = match e.next(b)? {
+                        Some(e) => State::Ext(e),
+                        None => State::SizeLf,
+                    };
                     i += 1;
                 }
                 State::SizeLf => {
@@ -184,17 +253,26 @@ impl ChunkedDecoder {
                 State::TrailerStart => {
                     match b {
                         b'\r' => self.state = State::EndLf,
-                        b'\n' | 0 | b' ' | b'\t' => return Err(bad), // bare LF; obs-fold
-                        _ => self.state = State::Trailer,
+                        b if is_tchar(b) => self.state = State::TrailerName,
+                        _ => return Err(bad), // bare LF, obs-fold, a line that is no field
                     }
                     i += 1;
                     self.count_trailer()?;
                 }
-                State::Trailer => {
+                State::TrailerName => {
+                    match b {
+                        b':' => self.state = State::TrailerValue,
+                        b if is_tchar(b) => {}
+                        _ => return Err(bad), // no colon, whitespace before it
+                    }
+                    i += 1;
+                    self.count_trailer()?;
+                }
+                State::TrailerValue => {
                     match b {
                         b'\r' => self.state = State::TrailerLf,
-                        b'\n' | 0 => return Err(bad),
-                        _ => {}
+                        b'\t' | b' ' | 0x21..=0x7e | 0x80..=0xff => {}
+                        _ => return Err(bad), // CTL, DEL, bare LF
                     }
                     i += 1;
                     self.count_trailer()?;

@@ -32,7 +32,10 @@ use crate::metrics::status_class;
 use crate::pool::BufPool;
 use crate::proto::body::{self, ChunkedDecoder, Progress};
 use crate::proto::encode::{DeferSite, Response};
-use crate::proto::head::{self, HeaderScratch, Method, Parsed, Request, RequestMeta, Version};
+use crate::proto::grammar::Scan;
+use crate::proto::head::{
+    self, Cursor, HeaderScratch, Method, Parsed, Request, RequestMeta, Version,
+};
 
 /// Per-worker state the protocol core needs: limits, the date block, the buffer pool and scratch
 /// space reused by every request. One per worker; never shared between threads.
@@ -88,8 +91,9 @@ pub struct Stats {
     pub status: [u64; 5],
     /// Requests refused by the core, by [`RequestError::index`].
     pub errors: [u64; 9],
-    /// Connections closed by a timeout: header, idle, write (the worker counts these).
-    pub timeouts_by_kind: [u64; 3],
+    /// Connections closed by a timeout: header, idle, write, body rate (the worker counts
+    /// these).
+    pub timeouts_by_kind: [u64; 4],
     /// Connections accepted (the worker counts these).
     pub accepted: u64,
     /// Connections closed (the worker counts these).
@@ -251,8 +255,12 @@ pub struct Conn {
     wbuf: Vec<u8>,
     /// Start of the unparsed bytes in `rbuf`.
     rpos: u32,
-    /// When non-zero: a partial head starts at `rpos` and `rbuf[..scan]` has been searched.
+    /// When non-zero: a partial head starts at `rpos` and its first `scan` bytes were judged
+    /// valid; the grammar's state there is in `scan_state`, `scan_fields`, `scan_bits`.
     scan: u32,
+    scan_state: u8,
+    scan_fields: u8,
+    scan_bits: u8,
     /// When non-zero: a complete head at `rpos` waits for its body; this many bytes are needed.
     need: u32,
     /// Bytes of `wbuf` already written.
@@ -284,6 +292,26 @@ impl Conn {
         &mut self.rbuf
     }
 
+    /// Where the scan of the partial head at `rpos` stopped.
+    #[inline]
+    fn cursor(&self) -> Cursor {
+        Cursor {
+            pos: self.scan,
+            state: self.scan_state,
+            fields: self.scan_fields,
+            bits: self.scan_bits,
+        }
+    }
+
+    #[inline]
+    fn save_cursor(&mut self, c: Cursor) {
+        debug_assert!(c.pos != 0, "a partial scan judged at least one byte");
+        self.scan = c.pos;
+        self.scan_state = c.state;
+        self.scan_fields = c.fields;
+        self.scan_bits = c.bits;
+    }
+
     /// Compacts unparsed bytes to the front, or grows the buffer when they already fill it.
     /// Growth is bounded: `process` refuses heads and bodies beyond the limits first.
     #[cold]
@@ -291,7 +319,6 @@ impl Conn {
         let rpos = self.rpos as usize;
         if rpos > 0 {
             self.rbuf.drain(..rpos);
-            self.scan = self.scan.saturating_sub(self.rpos);
             self.rpos = 0;
         }
         if self.rbuf.capacity() - self.rbuf.len() < 512 {
@@ -338,22 +365,25 @@ impl Conn {
                 break; // still waiting for the body
             }
             if self.scan != 0 {
-                let searched = self.scan as usize - start;
-                if head::find_head_end(buf, searched).is_none() {
-                    if let Some(e) = head::partial_limit(buf, searched, &cx.limits) {
+                // A partial head: judge only the new bytes, from where the last scan stopped.
+                match head::resume(buf, self.cursor(), &cx.limits) {
+                    Ok(Scan::Partial(c)) => {
+                        self.save_cursor(c);
+                        break;
+                    }
+                    Ok(Scan::Complete(_)) => {}
+                    Err(e) => {
                         self.reject(e, handler, cx);
                         answered += 1;
                         continue;
                     }
-                    self.scan = len as u32;
-                    break;
                 }
             }
             cx.stats.head_parses += 1;
             let head = match head::parse_head(buf, &mut cx.scratch, &cx.limits) {
                 Ok(Parsed::Complete(h)) => h,
-                Ok(Parsed::Partial) => {
-                    self.scan = len as u32;
+                Ok(Parsed::Partial(c)) => {
+                    self.save_cursor(c);
                     break;
                 }
                 Err(e) => {
@@ -790,6 +820,24 @@ impl Conn {
     /// is told ([`Handler::refused`]).
     pub fn timeout_response<H: Handler + ?Sized>(&mut self, handler: &H, cx: &mut Context) {
         self.refuse(408, "timeout", handler, cx);
+    }
+
+    /// Answers `408 Request Timeout` and closes: the body came in slower than the minimum
+    /// data rate. `handler` is told ([`Handler::refused`]).
+    pub fn slow_body_response<H: Handler + ?Sized>(&mut self, handler: &H, cx: &mut Context) {
+        self.refuse(408, "slow_body", handler, cx);
+    }
+
+    /// Whether a complete head waits for (more of) its body.
+    #[inline]
+    pub fn reading_body(&self) -> bool {
+        self.mid_request() && self.need != 0
+    }
+
+    /// Bytes of the request in progress received so far (its head and body as buffered).
+    #[inline]
+    pub fn buffered_request_bytes(&self) -> u32 {
+        (self.rbuf.len() as u32).saturating_sub(self.rpos)
     }
 
     /// Whether bytes of an unfinished request are buffered (mid-head or mid-body).

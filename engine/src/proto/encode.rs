@@ -67,12 +67,48 @@ pub(crate) struct Taken {
 }
 const OK_LINE_LEN: u16 = 17; // "HTTP/1.1 200 OK\r\n"
 
+/// Why a status or header was refused ([`Response::try_status`], [`Response::try_header`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseError {
+    /// A 1xx code as the final status (strela sends `100 Continue` itself; 101 needs an
+    /// upgrade strela does not do), or a code outside 100..=999.
+    NotAFinalStatus(u16),
+    /// `Content-Length`, `Transfer-Encoding` or `Connection`: framing is strela's job (use
+    /// [`Response::close`] to close the connection).
+    FramingHeader,
+    /// A name that is not a token, or a value with CR, LF, NUL or another control byte.
+    InvalidHeader,
+}
+
+impl std::fmt::Display for ResponseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ResponseError::NotAFinalStatus(c) => {
+                write!(
+                    f,
+                    "{c} is not a final status (1xx and codes outside 100-999 are refused)"
+                )
+            }
+            ResponseError::FramingHeader => {
+                f.write_str("Content-Length, Transfer-Encoding and Connection are set by strela")
+            }
+            ResponseError::InvalidHeader => {
+                f.write_str("header name is not a token or value has a control byte")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ResponseError {}
+
 /// The response a handler fills in. Starts as `200 OK` with an empty body.
 ///
 /// Framing is strela's job: `Content-Length`, `Transfer-Encoding` and `Connection` set through
 /// [`Response::header`] are not copied (use [`Response::close`] to close the connection), and
 /// header names or values containing CR, LF or NUL are dropped, so a handler can never split a
-/// response.
+/// response; [`Response::try_header`] says so instead. A 1xx status is never a final answer:
+/// [`Response::status`] panics on one (the core answers 500), [`Response::try_status`]
+/// returns the error.
 pub struct Response<'a> {
     out: &'a mut Vec<u8>,
     body_buf: &'a mut Vec<u8>,
@@ -181,7 +217,10 @@ impl<'a> Response<'a> {
     /// Applies a completed [`crate::defer::Reply`] (already validated header lines).
     pub(crate) fn apply(&mut self, reply: crate::defer::Reply) {
         let (status, headers, body, close) = reply.into_parts();
-        self.status(status);
+        // A Reply's status was checked when it was set; never panic on the worker regardless.
+        if self.try_status(status).is_err() {
+            self.status(500);
+        }
         self.out.extend_from_slice(&headers);
         if !body.is_empty() {
             self.body = Body::Bytes(body);
@@ -196,18 +235,32 @@ impl<'a> Response<'a> {
         self.start + self.line_len as usize + BLOCK_LEN
     }
 
-    /// Sets the status code. Codes outside 100..=999 become 500.
+    /// Sets the status code (200–999).
+    ///
+    /// # Panics
+    /// On a code that cannot be a final status: 1xx (strela sends `100 Continue` itself, and
+    /// 101 needs an upgrade strela does not do) or one outside 100..=999. That is a bug in the
+    /// handler, so it never reaches the wire: the panic is contained and answered with 500.
+    /// [`Response::try_status`] returns the error instead.
     #[inline]
     pub fn status(&mut self, code: u16) -> &mut Self {
-        let code = if (100..=999).contains(&code) {
-            code
-        } else {
-            500
-        };
+        match self.try_status(code) {
+            Ok(r) => r,
+            Err(e) => panic!("Response::status: {e}"),
+        }
+    }
+
+    /// Sets the status code, or refuses one that cannot be a final status (1xx, or outside
+    /// 100..=999), leaving the response as it was.
+    #[inline]
+    pub fn try_status(&mut self, code: u16) -> Result<&mut Self, ResponseError> {
+        if !(200..=999).contains(&code) {
+            return Err(ResponseError::NotAFinalStatus(code));
+        }
         if code != self.status {
             self.set_status_line(code);
         }
-        self
+        Ok(self)
     }
 
     #[cold]
@@ -224,6 +277,30 @@ impl<'a> Response<'a> {
     /// The status code set so far.
     pub fn status_code(&self) -> u16 {
         self.status
+    }
+
+    /// Adds a header line, or says why it is refused (a framing header, a name that is not a
+    /// token, a value with a control byte), leaving the response as it was.
+    pub fn try_header(
+        &mut self,
+        name: &str,
+        value: impl AsRef<[u8]>,
+    ) -> Result<&mut Self, ResponseError> {
+        let v = value.as_ref();
+        Response::check_header(name, v)?;
+        Ok(self.header(name, v))
+    }
+
+    /// Whether a header line may be set, and why not: a framing header, a name that is not a
+    /// token, a value with a control byte.
+    pub fn check_header(name: &str, value: &[u8]) -> Result<(), ResponseError> {
+        if is_framing(name.as_bytes()) {
+            return Err(ResponseError::FramingHeader);
+        }
+        if !valid_name(name.as_bytes()) || !valid_value(value) {
+            return Err(ResponseError::InvalidHeader);
+        }
+        Ok(())
     }
 
     /// Adds a header line. See the type docs for what is refused.
@@ -628,12 +705,26 @@ mod tests {
     fn json_helper_and_invalid_status() {
         let s = render(
             |r| {
-                r.status(42).json(&serde_json::json!({"a": 1}));
+                assert_eq!(
+                    r.try_status(42).err(),
+                    Some(ResponseError::NotAFinalStatus(42))
+                );
+                for interim in [100, 101, 199] {
+                    assert!(r.try_status(interim).is_err(), "{interim}");
+                }
+                assert_eq!(
+                    r.try_header("content-length", "1").err(),
+                    Some(ResponseError::FramingHeader)
+                );
+                r.json(&serde_json::json!({"a": 1}));
             },
             true,
             false,
         );
-        assert!(s.starts_with("HTTP/1.1 500 "));
+        assert!(
+            s.starts_with("HTTP/1.1 200 "),
+            "a refused status leaves the response as it was"
+        );
         assert!(
             s.contains("Content-Type: application/json\r\n") && s.ends_with("{\"a\":1}"),
             "{s}"

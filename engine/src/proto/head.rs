@@ -1,17 +1,19 @@
-//! Request-head parsing (httparse) into the zero-copy [`Request`] view.
+//! Request heads into the zero-copy [`Request`] view.
 //!
-//! httparse does the RFC 9112 tokenising; this module turns its borrowed slices into 16-bit spans
-//! relative to the start of the head, picks out the framing headers (`Content-Length`,
-//! `Transfer-Encoding`, `Connection`, `Host`) in the same pass, and answers where a partial head
-//! ends so that a trickled head is scanned once, not re-parsed on every read.
+//! [`super::grammar`] judges every byte against the RFC grammar and records 16-bit spans
+//! relative to the start of the head; this module then applies the rules that need the whole
+//! head — the framing fields (`Content-Length`, `Transfer-Encoding`), `Host`, `Connection`,
+//! `Expect` — in one pass over the recorded fields. A partial head is resumed from its
+//! [`Cursor`], so a trickled head is scanned once, not re-parsed on every read.
 //!
 //! Sizes (checked at compile time): [`Span`] 4 bytes, [`HeaderSpan`] 8 bytes, [`Head`] 32 bytes,
 //! [`Request`] 80 bytes.
 
-use std::mem::MaybeUninit;
-
 use crate::error::RequestError;
 use crate::limits::{Limits, MAX_HEADERS_CAP};
+use crate::proto::grammar::{self, Line, Scan};
+
+pub use crate::proto::grammar::Cursor;
 
 /// A byte range of the head: offset and length, both 16-bit (heads are at most 64 KiB).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -21,16 +23,20 @@ pub struct Span {
 }
 
 impl Span {
+    /// `buf[start..end]` of a head (offsets below 64 KiB: the head limit is at most that).
     #[inline]
-    fn of(base: &[u8], part: &[u8]) -> Span {
-        // Plain address arithmetic; `part` always lies inside `base` (both come from httparse
-        // parsing `base`), and the head limit keeps offsets below 64 KiB.
-        let off = part.as_ptr() as usize - base.as_ptr() as usize;
-        debug_assert!(off + part.len() <= base.len() && off + part.len() <= u16::MAX as usize);
+    pub(crate) fn at(start: usize, end: usize) -> Span {
+        debug_assert!(start <= end && end <= u16::MAX as usize);
         Span {
-            off: off as u16,
-            len: part.len() as u16,
+            off: start as u16,
+            len: (end - start) as u16,
         }
+    }
+
+    /// Where it starts.
+    #[inline]
+    pub(crate) fn start(self) -> usize {
+        self.off as usize
     }
 
     #[inline]
@@ -42,8 +48,8 @@ impl Span {
 /// One header field: spans of its name and value.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HeaderSpan {
-    name: Span,
-    value: Span,
+    pub(crate) name: Span,
+    pub(crate) value: Span,
 }
 
 /// The request method, decoded once so handlers and the router compare a byte, not a string.
@@ -167,7 +173,7 @@ const _: () = assert!(std::mem::size_of::<Request<'static>>() <= 80);
 
 /// Per-worker scratch for header spans (one array, reused by every request).
 pub struct HeaderScratch {
-    spans: [HeaderSpan; MAX_HEADERS_CAP],
+    pub(crate) spans: [HeaderSpan; MAX_HEADERS_CAP],
 }
 
 impl Default for HeaderScratch {
@@ -323,10 +329,10 @@ impl<'a> Request<'a> {
     fn str_of(&self, s: Span) -> &'a str {
         let bytes = s.get(self.buf);
         debug_assert!(std::str::from_utf8(bytes).is_ok());
-        // SAFETY: every `Span` read through this function (method, path, query, header names) was
-        // made by `parse_head` from a `&str` that httparse returned while parsing these same bytes;
-        // `buf` is borrowed immutably for 'a, so the bytes are still that valid UTF-8. Query spans
-        // are a suffix of the target split at an ASCII '?', so they stay on a char boundary.
+        // SAFETY: every `Span` read through this function (method, path, query, header names)
+        // was recorded by `grammar::scan` over these same bytes, and the grammar admits only
+        // ASCII there (tchar for the method and names, RFC 3986 characters for the target), so
+        // the bytes are valid UTF-8; `buf` is borrowed immutably for 'a, so they are unchanged.
         unsafe { std::str::from_utf8_unchecked(bytes) }
     }
 
@@ -342,10 +348,17 @@ impl<'a> Request<'a> {
         self.head.method_kind
     }
 
-    /// The request target without its query, e.g. `"/users/7"` (not percent-decoded).
+    /// The request target's path, e.g. `"/users/7"` (not percent-decoded): of an absolute-form
+    /// target (`http://host/users/7`) the path part (`/` when it has none), `*` for
+    /// `OPTIONS *`, the authority for CONNECT.
     #[inline]
     pub fn path(&self) -> &'a str {
-        self.str_of(self.head.path)
+        let p = self.str_of(self.head.path);
+        if p.is_empty() {
+            "/"
+        } else {
+            p
+        }
     }
 
     /// The raw query after `?` (empty when there is none); not percent-decoded.
@@ -418,124 +431,107 @@ impl std::fmt::Debug for Request<'_> {
     }
 }
 
-/// Where a head ends: the index just past the blank line, searching only `buf[from..]` for the
-/// final LF (looking back two bytes before `from`). Accepts CRLF and bare-LF line endings, like
-/// httparse; it only decides when httparse is worth calling, httparse decides validity.
-#[inline]
-pub fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
-    let from = from.min(buf.len());
-    for i in memchr::memchr_iter(b'\n', &buf[from..]) {
-        let i = from + i;
-        if i >= 1 && buf[i - 1] == b'\n' {
-            return Some(i + 1);
-        }
-        if i >= 2 && buf[i - 1] == b'\r' && buf[i - 2] == b'\n' {
-            return Some(i + 1);
-        }
-    }
-    None
-}
-
 /// Outcome of trying to parse a head at the start of a buffer.
 #[derive(Debug)]
 pub enum Parsed {
     /// A complete head; its spans are in the scratch, its summary here.
     Complete(Head),
-    /// More bytes are needed.
-    Partial,
+    /// Every byte so far is a valid prefix of a head; more are needed. Resume with the cursor
+    /// ([`resume`]) instead of parsing again from the start.
+    Partial(Cursor),
 }
 
 /// Parses one request head at the start of `buf`.
 ///
-/// Headers go into `scratch`; the returned [`Head`] says how many. Partial heads longer than the
-/// head limit, and every malformed or unsupported head, are errors with the status to answer.
+/// Headers go into `scratch`; the returned [`Head`] says how many. A head that breaks the
+/// grammar or a limit — as soon as the first byte that does arrives — and every head the
+/// server cannot serve are errors with the status to answer.
 pub fn parse_head(
     buf: &[u8],
     scratch: &mut HeaderScratch,
     limits: &Limits,
 ) -> Result<Parsed, RequestError> {
-    let max = limits.max_headers.min(MAX_HEADERS_CAP);
-    let mut raw: [MaybeUninit<httparse::Header<'_>>; MAX_HEADERS_CAP] =
-        [const { MaybeUninit::uninit() }; MAX_HEADERS_CAP];
-    let mut req = httparse::Request::new(&mut []);
-    let status = req.parse_with_uninit_headers(buf, &mut raw[..max]);
-    let head_len = match status {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => {
-            return match partial_limit(buf, 0, limits) {
-                Some(e) => Err(e),
-                None => Ok(Parsed::Partial),
-            };
+    let mut line = Line::default();
+    let head_len = match grammar::fast(buf, limits, &mut line, &mut scratch.spans) {
+        Some(n) => n,
+        None => {
+            line = Line::default();
+            match grammar::scan::<true>(
+                buf,
+                Cursor::default(),
+                limits,
+                &mut line,
+                &mut scratch.spans,
+            )? {
+                Scan::Partial(c) => return Ok(Parsed::Partial(c)),
+                Scan::Complete(n) => n,
+            }
         }
-        // A head is judged only once it is terminated (or too long): httparse can spot some
-        // errors before the blank line, but a connection that only scans new bytes for the
-        // blank line would see them later, so deciding early would make the answer depend on
-        // how the bytes were split (the connection fuzzer's split-invariance property).
-        Err(_) if find_head_end(buf, 0).is_none() => {
-            return match partial_limit(buf, 0, limits) {
-                Some(e) => Err(e),
-                None => Ok(Parsed::Partial),
-            };
-        }
-        Err(httparse::Error::TooManyHeaders) => return Err(RequestError::HeadTooLarge),
-        Err(httparse::Error::Version) => return Err(version_error(buf)),
-        Err(_) => return Err(RequestError::Malformed),
     };
-    if head_len > limits.max_head_bytes {
-        return Err(RequestError::HeadTooLarge);
-    }
-    // httparse fills these on Complete.
-    let (method, target, minor) = match (req.method, req.path, req.version) {
-        (Some(m), Some(p), Some(v)) => (m, p, v),
-        _ => return Err(RequestError::Malformed),
-    };
-    if target.len() > limits.max_uri_bytes {
-        return Err(RequestError::UriTooLong);
-    }
-    let version = if minor == 1 {
+    finish(
+        buf,
+        head_len,
+        &line,
+        &scratch.spans[..line.fields as usize],
+        limits,
+    )
+    .map(Parsed::Complete)
+}
+
+/// Continues the scan of a partial head over the bytes that arrived since (`buf` starts at the
+/// head's first byte): `Partial` with the new cursor, or `Complete(head_len)` — then call
+/// [`parse_head`] for the parsed head — or the error the new bytes made certain.
+pub fn resume(buf: &[u8], cursor: Cursor, limits: &Limits) -> Result<Scan, RequestError> {
+    grammar::scan::<false>(buf, cursor, limits, &mut Line::default(), &mut [])
+}
+
+/// The rules that need the whole head, over its recorded fields.
+#[inline]
+fn finish(
+    buf: &[u8],
+    head_len: usize,
+    line: &Line,
+    fields: &[HeaderSpan],
+    limits: &Limits,
+) -> Result<Head, RequestError> {
+    let version = if line.minor == 1 {
         Version::Http11
     } else {
         Version::Http10
     };
-
     let mut flags = 0u8;
-    // Targets are short: a plain loop beats a vectorised search's call overhead here.
-    let (path, query) = match target.bytes().position(|b| b == b'?') {
-        Some(q) => {
+    let query = match line.query {
+        Some((off, len)) => {
             flags |= F_HAS_QUERY;
-            (&target[..q], &target[q + 1..])
+            Span { off, len }
         }
-        None => (target, &target[target.len()..]),
+        None => Span::default(),
     };
-
     let mut content_length: Option<u64> = None;
     let mut conn_close = false;
     let mut conn_keep_alive = false;
     let mut hosts = 0u32;
-    let mut te_seen = false;
-    let mut te_chunked_last = false;
-    let mut te_chunked_count = 0u32;
-    let mut te_other = false;
-    let n = req.headers.len();
-    for (slot, h) in scratch.spans.iter_mut().zip(req.headers.iter()) {
-        *slot = HeaderSpan {
-            name: Span::of(buf, h.name.as_bytes()),
-            value: Span::of(buf, h.value),
-        };
-        let name = h.name.as_bytes();
-        // Framing headers, matched by length first so ordinary headers cost one compare.
+    let mut host_ok = true;
+    let mut te = TransferCodings::default();
+    for f in fields {
+        let name = f.name.get(buf);
+        let value = f.value.get(buf);
+        // Framing fields, matched by length first so ordinary fields cost one compare.
         match name.len() {
-            4 if name.eq_ignore_ascii_case(b"host") => hosts += 1,
+            4 if name.eq_ignore_ascii_case(b"host") => {
+                hosts += 1;
+                host_ok &= grammar::is_host(value);
+            }
             6 if name.eq_ignore_ascii_case(b"expect") => {
                 // RFC 9110 §10.1.1: 100-continue is the only expectation; others → 417.
-                if h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue") {
+                if value.eq_ignore_ascii_case(b"100-continue") {
                     flags |= F_EXPECT_CONTINUE;
                 } else {
                     return Err(RequestError::ExpectationFailed);
                 }
             }
             10 if name.eq_ignore_ascii_case(b"connection") => {
-                for token in h.value.split(|&b| b == b',') {
+                for token in value.split(|&b| b == b',') {
                     let t = token.trim_ascii();
                     if t.eq_ignore_ascii_case(b"close") {
                         conn_close = true;
@@ -545,49 +541,26 @@ pub fn parse_head(
                 }
             }
             14 if name.eq_ignore_ascii_case(b"content-length") => {
-                let v = parse_content_length(h.value)?;
+                let v = parse_content_length(value)?;
                 if content_length.is_some_and(|old| old != v) {
                     return Err(RequestError::BadContentLength);
                 }
                 content_length = Some(v);
             }
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
-                te_seen = true;
-                for coding in h.value.split(|&b| b == b',') {
-                    let c = coding.trim_ascii();
-                    if c.is_empty() {
-                        continue;
-                    }
-                    if c.eq_ignore_ascii_case(b"chunked") {
-                        te_chunked_count += 1;
-                        te_chunked_last = true;
-                    } else {
-                        te_other = true;
-                        te_chunked_last = false;
-                    }
-                }
-            }
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => te.add(value)?,
             _ => {}
         }
     }
-    if te_seen {
+    if te.seen {
         // RFC 9112 §6.1–6.3: framing in doubt → 400 and close; a coding we do not implement → 501.
         if content_length.is_some() || version == Version::Http10 {
             return Err(RequestError::Malformed);
         }
-        if !te_chunked_last || te_chunked_count != 1 {
-            return Err(if te_chunked_count == 0 && te_other {
-                RequestError::NotImplemented
-            } else {
-                RequestError::Malformed
-            });
-        }
-        if te_other {
-            return Err(RequestError::NotImplemented);
-        }
+        te.check()?;
         flags |= F_CHUNKED;
     }
-    if (version == Version::Http11 && hosts != 1) || hosts > 1 {
+    // RFC 9112 §3.2: exactly one Host in HTTP/1.1 (at most one in 1.0), and a valid one.
+    if (version == Version::Http11 && hosts != 1) || hosts > 1 || !host_ok {
         return Err(RequestError::BadHost);
     }
     let content_length = content_length.unwrap_or(0);
@@ -601,17 +574,21 @@ pub fn parse_head(
     if keep_alive {
         flags |= F_KEEP_ALIVE;
     }
-    Ok(Parsed::Complete(Head {
-        method: Span::of(buf, method.as_bytes()),
-        path: Span::of(buf, path.as_bytes()),
-        query: Span::of(buf, query.as_bytes()),
+    let method = Span::at(0, line.method_end as usize);
+    Ok(Head {
+        method,
+        path: Span {
+            off: line.path.0,
+            len: line.path.1,
+        },
+        query,
         head_len: head_len as u32,
         content_length,
-        nheaders: n as u8,
-        method_kind: Method::from_bytes(method.as_bytes()),
+        nheaders: fields.len() as u8,
+        method_kind: Method::from_bytes(method.get(buf)),
         version,
         flags,
-    }))
+    })
 }
 
 /// The spans the last `parse_head` wrote, for `head`.
@@ -638,47 +615,50 @@ pub fn head_view<'a>(
     )
 }
 
-/// Whether a partial head has already broken a limit: 414 while the request line alone is longer
-/// than the URI limit allows, 431 once the head passes the head limit. `checked_upto` is how much of
-/// `buf` an earlier call already looked at, so a trickled head costs O(n) over all calls.
-pub fn partial_limit(buf: &[u8], checked_upto: usize, limits: &Limits) -> Option<RequestError> {
-    let line_max = limits.max_uri_bytes + 32; // the target plus method, version and spaces
-    if checked_upto <= line_max
-        && buf.len() > line_max
-        && memchr::memchr(b'\n', &buf[..=line_max]).is_none()
-    {
-        return Some(RequestError::UriTooLong);
-    }
-    (buf.len() > limits.max_head_bytes).then_some(RequestError::HeadTooLarge)
+/// What the `Transfer-Encoding` fields of a request say, all lines taken as one list.
+#[derive(Default)]
+struct TransferCodings {
+    seen: bool,
+    chunked: u32,
+    chunked_last: bool,
+    other: bool,
 }
 
-/// httparse's `Version` error: 505 for a well-formed `HTTP/x.y` we do not speak, 400 otherwise.
-fn version_error(buf: &[u8]) -> RequestError {
-    let line_end = memchr::memchr(b'\n', buf).unwrap_or(buf.len());
-    let line = buf[..line_end]
-        .strip_suffix(b"\r")
-        .unwrap_or(&buf[..line_end]);
-    // Exactly `method SP target SP version`; anything else is a malformed line, not a version.
-    let mut parts = line.split(|&b| b == b' ');
-    let (_, _, version, extra) = (
-        parts.next(),
-        parts.next(),
-        parts.next().unwrap_or(b""),
-        parts.next(),
-    );
-    if extra.is_some() {
-        return RequestError::Malformed;
+impl TransferCodings {
+    /// Adds one field value: a comma-separated list of codings. An element that is not a bare
+    /// token (empty, quoted, with parameters) is a 400 at once: only `chunked` is implemented
+    /// and it takes no parameters.
+    fn add(&mut self, value: &[u8]) -> Result<(), RequestError> {
+        self.seen = true;
+        for coding in value.split(|&b| b == b',') {
+            let c = coding.trim_ascii();
+            if c.is_empty() || !c.iter().all(|&b| strela_router::is_tchar(b)) {
+                return Err(RequestError::Malformed);
+            }
+            if c.eq_ignore_ascii_case(b"chunked") {
+                self.chunked += 1;
+                self.chunked_last = true;
+            } else {
+                self.other = true;
+                self.chunked_last = false;
+            }
+        }
+        Ok(())
     }
-    match version {
-        [b'H', b'T', b'T', b'P', b'/', maj, b'.', min]
-            if maj.is_ascii_digit() && min.is_ascii_digit() =>
-        {
-            RequestError::VersionNotSupported
+
+    /// `chunked` exactly once and last (else 400: the length is in doubt), and no coding
+    /// strela does not implement (501).
+    fn check(&self) -> Result<(), RequestError> {
+        if self.chunked == 0 && self.other {
+            return Err(RequestError::NotImplemented);
         }
-        [b'H', b'T', b'T', b'P', b'/', maj] if maj.is_ascii_digit() => {
-            RequestError::VersionNotSupported
+        if !self.chunked_last || self.chunked != 1 {
+            return Err(RequestError::Malformed);
         }
-        _ => RequestError::Malformed,
+        if self.other {
+            return Err(RequestError::NotImplemented);
+        }
+        Ok(())
     }
 }
 

@@ -1,6 +1,7 @@
 //! Sans-IO HTTP/1.1: no sockets, no threads, no clocks. Bytes in, response bytes out.
 //!
-//! - [`head`]: request-head parsing into the zero-copy [`Request`](head::Request) view.
+//! - [`grammar`]: the request-head grammar, judged byte by byte as the bytes arrive.
+//! - [`head`]: request heads into the zero-copy [`Request`](head::Request) view.
 //! - [`encode`]: the [`Response`](encode::Response) a handler fills and its encoding.
 //! - [`body`]: chunked request bodies (strict, incremental, decoded in place).
 //! - [`conn`]: the connection state machine tying them to pooled buffers.
@@ -11,4 +12,5 @@
 pub mod body;
 pub mod conn;
 pub mod encode;
+pub mod grammar;
 pub mod head;
