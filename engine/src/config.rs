@@ -81,6 +81,9 @@ pub struct Config {
     pub access_format: AccessFormat,
     /// Access-log target: `stdout`, `stderr`, or a file path (appended to).
     pub access_target: String,
+    /// Records the access log's queue holds before it drops (and counts) new ones; its slots
+    /// are allocated up front (about 360 bytes each).
+    pub access_queue: usize,
     /// Metrics path ("" disables).
     pub metrics_path: String,
     /// Debug-vars path ("" disables).
@@ -110,6 +113,7 @@ impl Default for Config {
             access_log: false,
             access_format: AccessFormat::Common,
             access_target: "stdout".into(),
+            access_queue: 4096,
             metrics_path: "/metrics".into(),
             debug_vars_path: "/debug/vars".into(),
             debug_vars_public: false,
@@ -149,6 +153,7 @@ pub const KEYS: &[&str] = &[
     "log.access",
     "log.access_format",
     "log.access_target",
+    "log.access_queue",
     "endpoints.metrics",
     "endpoints.debug_vars",
     "endpoints.debug_vars_public",
@@ -314,6 +319,12 @@ impl Config {
                     _ => return Err(format!("{value:?} is not common or json")),
                 }
             }
+            "log.access_queue" => {
+                self.access_queue = n(value)?;
+                if self.access_queue == 0 {
+                    return Err("must be at least 1".into());
+                }
+            }
             "log.access_target" => {
                 if value.is_empty() {
                     return Err("must be stdout, stderr or a file path".into());
@@ -367,6 +378,7 @@ impl Config {
                 AccessFormat::Json => "json".into(),
             },
             "log.access_target" => self.access_target.clone(),
+            "log.access_queue" => self.access_queue.to_string(),
             "endpoints.metrics" => self.metrics_path.clone(),
             "endpoints.debug_vars" => self.debug_vars_path.clone(),
             "endpoints.debug_vars_public" => self.debug_vars_public.to_string(),

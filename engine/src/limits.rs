@@ -24,8 +24,9 @@ pub struct Limits {
     /// Most open connections per worker; a connection beyond it is accepted, answered
     /// `503 Service Unavailable` with `Retry-After: 1`, and closed.
     pub max_conns_per_worker: usize,
-    /// Once this many response bytes wait unsent on a connection, strela stops reading from it
-    /// until the client has read them (backpressure for clients that pipeline but never read).
+    /// Once this many response bytes wait unsent on a connection, strela stops answering and
+    /// reading its pipelined requests until the client has read them (backpressure for clients
+    /// that pipeline but never read): what such a client can make the server hold.
     pub write_high_water: usize,
     /// Size of a pooled read/write buffer, in bytes.
     pub buffer_size: usize,
@@ -67,7 +68,7 @@ impl Default for Limits {
             max_uri_bytes: 8 * 1024,
             max_body_bytes: 1024 * 1024,
             max_conns_per_worker: 100_000,
-            write_high_water: 256 * 1024,
+            write_high_water: 64 * 1024,
             buffer_size: 8 * 1024,
             pooled_buffers: 1024,
             header_timeout: std::time::Duration::from_secs(10),

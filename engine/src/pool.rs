@@ -38,8 +38,10 @@ impl BufPool {
     /// Returns a buffer. It is cleared and kept if the pool has room and it is not oversized.
     #[inline]
     pub fn put(&mut self, mut buf: Vec<u8>) {
-        if buf.capacity() == 0 {
-            return; // never came from the pool (an empty `Vec::new()`): nothing to give back
+        if buf.capacity() < self.buf_size {
+            // Never came from the pool (an empty `Vec::new()`, a connection's small leftover
+            // buffer): nothing to give back; pool buffers only ever grow.
+            return;
         }
         self.outstanding = self.outstanding.saturating_sub(1);
         if self.free.len() < self.max_pooled && buf.capacity() <= self.buf_size * 4 {
@@ -59,6 +61,7 @@ impl BufPool {
     }
 
     /// The standard buffer size.
+    #[inline]
     pub fn buf_size(&self) -> usize {
         self.buf_size
     }

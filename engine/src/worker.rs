@@ -350,6 +350,17 @@ impl<H: Handler + ?Sized> State<'_, H> {
             }
             if e.read_paused && e.conn.wants_read(&self.cx.limits) {
                 e.read_paused = false;
+                // Requests that arrived while the output was over the high-water mark wait
+                // in the buffer: answer them before reading more.
+                if e.conn.mid_request() {
+                    self.cx.meta.peer = e.peer;
+                    self.cx.token = token;
+                    e.conn.process(self.handler, &mut self.cx);
+                    if flush(e, &mut self.cx.stats.bytes_out).is_err() {
+                        self.close(token);
+                        return;
+                    }
+                }
                 return self.read_ready(token, r.peer_closed);
             }
         }
@@ -421,6 +432,7 @@ impl<H: Handler + ?Sized> State<'_, H> {
             return;
         }
         e.conn.release_idle(&mut self.cx.pool);
+        e.conn.shrink_partial(&mut self.cx.pool);
         let l = &self.cx.limits;
         if e.conn.has_output() {
             e.in_head = false;

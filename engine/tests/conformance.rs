@@ -246,6 +246,46 @@ fn run(case: &Case, addr: std::net::SocketAddr, byte_by_byte: bool) {
     }
 }
 
+/// The decision table of docs/conformance.md, generated from `CASES`.
+fn table() -> String {
+    let mut t = String::from("| RFC section | case | status | connection |\n|---|---|---|---|\n");
+    for c in CASES {
+        let status = if c.status == 200 {
+            "200 (handled)".to_string()
+        } else {
+            c.status.to_string()
+        };
+        let conn = if c.close { "closed" } else { "kept open" };
+        t.push_str(&format!(
+            "| {} | {} | {status} | {conn} |\n",
+            c.rfc,
+            c.what.replace('|', "\\|")
+        ));
+    }
+    t
+}
+
+/// docs/conformance.md shows exactly these cases (`UPDATE_DOCS=1` rewrites its table).
+#[test]
+fn the_documented_table_is_these_cases() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/conformance.md");
+    let doc = std::fs::read_to_string(path).unwrap();
+    let (begin, end) = ("<!-- cases:", "<!-- /cases -->");
+    let b = doc
+        .find(begin)
+        .expect("docs/conformance.md has a <!-- cases: … --> marker");
+    let b = b + doc[b..].find("-->").unwrap() + 4;
+    let e = doc.find(end).expect("and a <!-- /cases --> marker");
+    let want = table();
+    if doc[b..e] != want {
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            std::fs::write(path, format!("{}{want}{}", &doc[..b], &doc[e..])).unwrap();
+            return;
+        }
+        panic!("docs/conformance.md's table is out of date: UPDATE_DOCS=1 cargo test -p strela --test conformance");
+    }
+}
+
 #[test]
 fn conformance_whole_and_byte_by_byte() {
     assert!(CASES.len() >= 60, "{} cases", CASES.len());

@@ -217,9 +217,22 @@ fn queued_responses_are_bounded_then_reading_resumes() {
     let (_, h0) = rx.try_recv().unwrap();
     h0.complete(Reply::ok().body("first"));
     deliver(&mut d);
-    // The worker dispatches the rest after a completion; do the same.
-    d.conn.process(&d.handler, &mut d.cx);
-    d.out.extend_from_slice(d.conn.output());
+    // The worker dispatches the rest after a completion, a high-water mark of output at a
+    // time, writing in between; do the same.
+    let mut rounds = 0;
+    while d.conn.mid_request() {
+        d.conn.process(&d.handler, &mut d.cx);
+        let n = d.conn.output().len();
+        assert!(
+            n <= 1024 + 256,
+            "at most the high-water mark plus one response: {n}"
+        );
+        d.out.extend_from_slice(d.conn.output());
+        d.conn.consume(n);
+        rounds += 1;
+        assert!(rounds < 1000);
+    }
+    assert!(rounds > 3, "the output was bounded: {rounds} rounds");
     let r = d.responses();
     assert_eq!(r.len(), 301);
     assert_eq!(r[0].body_str(), "first");

@@ -254,3 +254,70 @@ fn a_body_slower_than_the_minimum_rate_gets_408_and_a_fast_one_does_not() {
     srv.stop();
     srv.join().unwrap();
 }
+
+#[test]
+fn connections_mid_head_hold_their_bytes_not_a_pooled_buffer() {
+    let srv = start_with(echo, 1, Limits::default());
+    let mut conns: Vec<TcpStream> = (0..200)
+        .map(|_| {
+            let mut s = TcpStream::connect(srv.local_addr()).unwrap();
+            s.write_all(b"GET /slow HTTP/1.1\r\nHost: a\r\nX-Trickle: ")
+                .unwrap();
+            s
+        })
+        .collect();
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            let st = srv.stats();
+            st.connections == 200 && st.buffers_in_use == 0
+        }),
+        "200 connections mid-head should hold no pooled buffer: {:?}",
+        srv.stats()
+    );
+    // They still complete, each from its own leftover bytes.
+    for s in conns.iter_mut() {
+        s.write_all(b"1\r\n\r\n").unwrap();
+    }
+    for s in conns.iter_mut() {
+        let r = read_responses(s, 1).pop().unwrap();
+        assert_eq!(r.body_str(), "GET /slow 0");
+    }
+    srv.stop();
+    srv.join().unwrap();
+}
+
+#[test]
+fn a_client_that_pipelines_and_never_reads_gets_no_more_than_the_high_water_mark_queued() {
+    let limits = Limits {
+        write_high_water: 4096,
+        ..Limits::default()
+    };
+    let mut d = Driver::with_limits(echo, &limits);
+    let one = b"GET /p HTTP/1.1\r\nHost: a\r\n\r\n";
+    let many: Vec<u8> = one.iter().copied().cycle().take(one.len() * 2000).collect();
+    // Fed in buffer-sized pieces without ever taking the output (the client does not read).
+    d.conn.feed(&many[..8000], &mut d.cx);
+    d.conn.process(&d.handler, &mut d.cx);
+    let queued = d.conn.output().len();
+    assert!(
+        (4096..4096 + 200).contains(&queued),
+        "processing stops at the high-water mark: {queued} bytes queued"
+    );
+    assert!(!d.conn.wants_read(&d.cx.limits), "and reading stops too");
+    assert!(d.conn.mid_request(), "the rest waits unparsed");
+}
+
+#[test]
+fn the_body_scratch_gives_back_what_one_large_response_took() {
+    fn big(_req: &Request<'_>, res: &mut Response<'_>) {
+        res.body_writer().resize(20 << 20, b'x');
+    }
+    let mut d = Driver::new(big);
+    d.feed(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(d.responses()[0].body.len(), 20 << 20);
+    assert!(
+        d.cx.scratch_bytes() <= 64 * 1024,
+        "scratch still holds {} bytes",
+        d.cx.scratch_bytes()
+    );
+}

@@ -6,15 +6,74 @@
 
 use strela::proto::body::{decode_in_place, ChunkedDecoder, Progress};
 use strela::proto::conn::{Conn, Context};
-use strela::proto::head::{parse_head, HeaderScratch, Parsed};
+use strela::proto::grammar::Scan;
+use strela::proto::head::{
+    head_view, parse_head, parse_head_general, resume, HeaderScratch, Parsed,
+};
 use strela::router::{Lookup, Router};
 use strela::{Limits, Request, Response};
 
-/// request: parsing never panics, and whenever strela accepts a head, httparse agrees on
-/// method, target, version and every header.
+/// The verdict on a head at the start of `data` in a comparable form: the head, its path,
+/// query and fields through the public view, or "partial", or the error.
+fn verdict(
+    data: &[u8],
+    r: Result<Parsed, strela::RequestError>,
+    scratch: &HeaderScratch,
+) -> String {
+    match r {
+        Ok(Parsed::Complete(h)) => {
+            let meta = strela::RequestMeta::default();
+            let req = head_view(data, &h, scratch, &meta);
+            let fields: Vec<(String, Vec<u8>)> = req
+                .headers()
+                .map(|(n, v)| (n.to_string(), v.to_vec()))
+                .collect();
+            format!("complete {h:?} {} {} {fields:?}", req.path(), req.query())
+        }
+        Ok(Parsed::Partial(_)) => "partial".into(),
+        Err(e) => format!("error {e:?}"),
+    }
+}
+
+/// request: parsing never panics; the fast path and the general scanner agree on every input;
+/// the verdict on a prefix never changes once decided (an error stays that error, a complete
+/// head stays that head) and resuming a partial scan at any split gives the whole input's
+/// verdict; and whenever strela accepts a head, httparse agrees on method, target, version and
+/// every header.
 pub fn request(data: &[u8]) {
     let limits = Limits::default();
     let mut scratch = HeaderScratch::default();
+    let r = parse_head(data, &mut scratch, &limits);
+    let whole = verdict(data, r, &scratch);
+    let r = parse_head_general(data, &mut scratch, &limits);
+    let general = verdict(data, r, &scratch);
+    assert_eq!(whole, general, "fast path and general scanner disagree");
+    // Prefixes (bounded: the property is quadratic).
+    let mut decided: Option<String> = None;
+    for k in 1..=data.len().min(300) {
+        let r = parse_head(&data[..k], &mut scratch, &limits);
+        let v = verdict(&data[..k], r, &scratch);
+        if let Some(d) = &decided {
+            assert_eq!(&v, d, "the verdict changed at prefix {k}");
+        } else if v != "partial" {
+            decided = Some(v.clone());
+        }
+        // Resume from this split over the rest.
+        if let Ok(Parsed::Partial(c)) = parse_head(&data[..k], &mut scratch, &limits) {
+            let resumed = match resume(data, c, &limits) {
+                Ok(Scan::Partial(_)) => "partial".to_string(),
+                Ok(Scan::Complete(_)) => {
+                    let r = parse_head(data, &mut scratch, &limits);
+                    verdict(data, r, &scratch)
+                }
+                Err(e) => format!("error {e:?}"),
+            };
+            assert_eq!(
+                resumed, whole,
+                "resuming at {k} differs from the whole input"
+            );
+        }
+    }
     let Ok(Parsed::Complete(head)) = parse_head(data, &mut scratch, &limits) else {
         return;
     };

@@ -61,7 +61,7 @@ pub fn parse(data: &[u8]) {
                 assert!(inside(hd.name, data) && inside(hd.value, data));
             }
         }
-        (strela_result::STRELA_PARTIAL, Ok(Parsed::Partial)) => {}
+        (strela_result::STRELA_PARTIAL, Ok(Parsed::Partial(_))) => {}
         (strela_result::STRELA_ERR_PARSE, Err(e)) => {
             assert_eq!(out.error_status, e.status(), "error status")
         }

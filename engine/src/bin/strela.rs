@@ -26,6 +26,26 @@ use strela::middleware::{AccessLog, LogFormat, LogReopener, LogTarget};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's option `arena_eager_commit` (its index in mimalloc's option enum).
+#[cfg(feature = "mimalloc")]
+const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+
+/// Runs before `main` and before the first Rust allocation (an `.init_array` constructor): by
+/// default mimalloc commits its 1 GiB arenas eagerly, and with transparent huge pages the
+/// touched parts are faulted in 2 MiB at a time — an idle worker then holds 11 MiB instead of
+/// 5 MiB. Committing on demand costs nothing measurable on the request path (buffers are pooled).
+#[cfg(all(feature = "mimalloc", target_os = "linux"))]
+#[used]
+#[link_section = ".init_array"]
+static MIMALLOC_LAZY_COMMIT: extern "C" fn() = {
+    extern "C" fn lazy_commit() {
+        // SAFETY: mi_option_set only stores an option value; it is called once, before any
+        // thread or allocation exists, with a valid option index.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0) };
+    }
+    lazy_commit
+};
+
 /// strela: a high-performance HTTP/1.1 server serving /plaintext, /json, health, readiness
 /// and metrics.
 ///
@@ -113,7 +133,11 @@ fn access_log(cfg: &Config) -> std::io::Result<AccessLog> {
         AccessFormat::Common => LogFormat::Common,
         AccessFormat::Json => LogFormat::Json,
     };
-    AccessLog::open(&LogTarget::parse(&cfg.access_target), format, 64 * 1024)
+    AccessLog::open(
+        &LogTarget::parse(&cfg.access_target),
+        format,
+        cfg.access_queue,
+    )
 }
 
 fn main() -> ExitCode {

@@ -5,9 +5,10 @@
 //! [`Conn::consume`]. `process` answers every complete request in the buffer (pipelining), in
 //! order, appending all responses of the batch to one write buffer.
 //!
-//! A partial head is handled without quadratic work: the first attempt hands the buffer to
-//! httparse; once that says "partial", later reads only scan their own new bytes for the end of
-//! the head (memchr), and httparse runs again only when it is there.
+//! A partial head is handled without quadratic work: the first attempt parses the buffer; once
+//! that says "partial", later reads only judge their own new bytes, resuming the grammar from
+//! the saved cursor (so a byte that cannot belong to a request is refused the moment it
+//! arrives), and the full parse runs again only once the head is complete.
 //!
 //! Buffers come from the worker's [`BufPool`] and go back as soon as the connection is idle: an
 //! idle keep-alive connection holds no buffer. `Conn` is 80 bytes.
@@ -76,7 +77,7 @@ pub struct Stats {
     pub panics: u64,
     /// Connections closed by a timeout (header, idle or write).
     pub timeouts: u64,
-    /// Times httparse was run on a head (complete or not): shows that a trickled head is not
+    /// Times a head was parsed from its first byte (complete or not): shows that a trickled head is not
     /// re-parsed on every read.
     pub head_parses: u64,
     /// Requests whose handler deferred the response.
@@ -132,6 +133,17 @@ impl Context {
         }
     }
 
+    /// Gives back what the body scratch took for one large response.
+    #[cold]
+    fn shrink_scratch(&mut self) {
+        self.resp_body = Vec::with_capacity(1024);
+    }
+
+    /// Bytes the worker's scratch buffers hold now (they shrink back after a large response).
+    pub fn scratch_bytes(&self) -> usize {
+        self.resp_body.capacity()
+    }
+
     /// Moves the completed deferred replies waiting in the inbox into `out`.
     pub fn take_completions(&self, out: &mut Vec<Done>) {
         self.inbox.take(out);
@@ -164,6 +176,9 @@ impl Context {
         }
     }
 }
+
+/// Body scratch kept between responses; a larger one (after one big response) is freed.
+const RESP_SCRATCH_KEEP: usize = 64 * 1024;
 
 /// Most responses a connection keeps queued behind an unfinished deferred one; beyond it the
 /// connection stops reading until the front resolves.
@@ -287,9 +302,30 @@ impl Conn {
         if self.rbuf.capacity() == 0 {
             self.rbuf = cx.pool.get();
         } else if self.rbuf.capacity() - self.rbuf.len() < 512 {
-            self.make_room();
+            self.make_room(&mut cx.pool);
         }
         &mut self.rbuf
+    }
+
+    /// A connection waiting for the rest of a request keeps only the bytes it sent: the
+    /// unparsed leftover moves out of the pooled read buffer into an allocation of its own
+    /// size and the pooled buffer goes back (1,000 slowloris clients then hold their few
+    /// bytes each, not 8 KiB). The next read swaps a pooled buffer in again
+    /// ([`Conn::read_buf`]). Call it when the socket has nothing more to read right now.
+    #[inline]
+    pub fn shrink_partial(&mut self, pool: &mut BufPool) {
+        let left = self.rbuf.len() - self.rpos as usize;
+        if left != 0 && self.rbuf.capacity() >= pool.buf_size() && left <= pool.buf_size() / 4 {
+            self.move_leftover(pool, left);
+        }
+    }
+
+    #[cold]
+    fn move_leftover(&mut self, pool: &mut BufPool, left: usize) {
+        let mut small = Vec::with_capacity(left.next_multiple_of(64));
+        small.extend_from_slice(&self.rbuf[self.rpos as usize..]);
+        pool.put(std::mem::replace(&mut self.rbuf, small));
+        self.rpos = 0;
     }
 
     /// Where the scan of the partial head at `rpos` stopped.
@@ -312,10 +348,17 @@ impl Conn {
         self.scan_bits = c.bits;
     }
 
-    /// Compacts unparsed bytes to the front, or grows the buffer when they already fill it.
+    /// Compacts unparsed bytes to the front, or grows the buffer when they already fill it; a
+    /// small leftover buffer ([`Conn::shrink_partial`]) is first swapped for a pooled one.
     /// Growth is bounded: `process` refuses heads and bodies beyond the limits first.
     #[cold]
-    fn make_room(&mut self) {
+    fn make_room(&mut self, pool: &mut BufPool) {
+        if self.rbuf.capacity() < pool.buf_size() {
+            let mut big = pool.get();
+            big.extend_from_slice(&self.rbuf[self.rpos as usize..]);
+            self.rbuf = big; // the small one is freed: it never came from the pool
+            self.rpos = 0;
+        }
         let rpos = self.rpos as usize;
         if rpos > 0 {
             self.rbuf.drain(..rpos);
@@ -345,6 +388,11 @@ impl Conn {
                 break;
             }
             if start == len || self.queue_full(&cx.limits) {
+                break;
+            }
+            if self.wbuf.len() - self.wpos as usize >= cx.limits.write_high_water {
+                // Backpressure: a client that pipelines and does not read gets no more answers
+                // queued than the high-water mark; the rest waits, unparsed, until it reads.
                 break;
             }
             // Empty lines before a request line are skipped here, incrementally (RFC 9112 §2.2),
@@ -482,6 +530,9 @@ impl Conn {
             let keep_alive = req.keep_alive() && !res.will_close() && !cx.draining;
             cx.stats.status[status_class(res.status_code())] += 1;
             res.finish(keep_alive, head.version);
+            if cx.resp_body.capacity() > RESP_SCRATCH_KEEP {
+                cx.shrink_scratch();
+            }
             cx.stats.requests += 1;
             finished += 1;
             self.rpos = (start + consumed) as u32;

@@ -130,7 +130,7 @@ pub(crate) const F_EXPECT_CONTINUE: u8 = 8; // Expect: 100-continue
 
 /// Everything about a parsed head except the borrowed slices: what the connection keeps between
 /// parsing and answering. Copy, 32 bytes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Head {
     pub(crate) method: Span,
     pub(crate) path: Span,
@@ -476,6 +476,34 @@ pub fn parse_head(
         limits,
     )
     .map(Parsed::Complete)
+}
+
+/// [`parse_head`] without its fast path: the general scanner alone. For the fuzz target and
+/// tests that check the two agree; not for serving.
+#[doc(hidden)]
+pub fn parse_head_general(
+    buf: &[u8],
+    scratch: &mut HeaderScratch,
+    limits: &Limits,
+) -> Result<Parsed, RequestError> {
+    let mut line = Line::default();
+    match grammar::scan::<true>(
+        buf,
+        Cursor::default(),
+        limits,
+        &mut line,
+        &mut scratch.spans,
+    )? {
+        Scan::Partial(c) => Ok(Parsed::Partial(c)),
+        Scan::Complete(n) => finish(
+            buf,
+            n,
+            &line,
+            &scratch.spans[..line.fields as usize],
+            limits,
+        )
+        .map(Parsed::Complete),
+    }
 }
 
 /// Continues the scan of a partial head over the bytes that arrived since (`buf` starts at the
