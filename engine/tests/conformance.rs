@@ -76,6 +76,7 @@ const CASES: &[Case] = &[
     bad("9112 §3.2.2", "absolute-form of another scheme", b"GET ftp://a/x HTTP/1.1\r\nHost: a\r\n\r\n", 400),
     bad("9110 §4.2.4", "absolute-form with userinfo", b"GET http://u:p@a/x HTTP/1.1\r\nHost: a\r\n\r\n", 400),
     bad("9112 §3.2.2", "absolute-form with a bad port", b"GET http://a:x/ HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    bad("9110 §4.2.1", "absolute-form with an empty host", b"GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n", 400),
     bad("9112 §3", "two spaces between method and target", b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
     bad("9112 §3", "no version", b"GET /\r\nHost: a\r\n\r\n", 400),
     bad("9112 §3", "lowercase version name", b"GET / http/1.1\r\nHost: a\r\n\r\n", 400),

@@ -399,7 +399,10 @@ pub(crate) fn scan<const RECORD: bool>(
                 let valid = if st == S_CONNECT {
                     b == b' ' && is_authority_form(authority)
                 } else {
-                    matches!(b, b'/' | b'?' | b' ') && is_host(authority)
+                    // An http(s) URI with an empty host is invalid (RFC 9110 §4.2.1).
+                    matches!(b, b'/' | b'?' | b' ')
+                        && !matches!(authority.first(), None | Some(b':'))
+                        && is_host(authority)
                 };
                 if !valid {
                     return Err(bad);
@@ -408,11 +411,12 @@ pub(crate) fn scan<const RECORD: bool>(
                     b' ' => {
                         if RECORD {
                             // CONNECT routes by its authority; an absolute-form without a
-                            // path by `/` (an empty span).
+                            // path by `/`: the second slash of its `//`, so the span stays
+                            // inside the head.
                             line.path = if st == S_CONNECT {
                                 (auth_start as u16, (i - auth_start) as u16)
                             } else {
-                                (i as u16, 0)
+                                ((auth_start - 1) as u16, 1)
                             };
                         }
                         st = S_VERSION;
@@ -420,7 +424,7 @@ pub(crate) fn scan<const RECORD: bool>(
                     }
                     b'?' => {
                         if RECORD {
-                            line.path = (i as u16, 0);
+                            line.path = ((auth_start - 1) as u16, 1); // `/`, as above
                             part_start = i + 1;
                         }
                         st = S_QUERY;

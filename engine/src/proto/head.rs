@@ -353,12 +353,7 @@ impl<'a> Request<'a> {
     /// `OPTIONS *`, the authority for CONNECT.
     #[inline]
     pub fn path(&self) -> &'a str {
-        let p = self.str_of(self.head.path);
-        if p.is_empty() {
-            "/"
-        } else {
-            p
-        }
+        self.str_of(self.head.path)
     }
 
     /// The raw query after `?` (empty when there is none); not percent-decoded.
