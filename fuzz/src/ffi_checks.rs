@@ -71,7 +71,10 @@ pub fn parse(data: &[u8]) {
 
 /// Arbitrary method and path looked up through the C ABI router.
 pub fn router_lookup(data: &[u8]) {
-    let split = data.first().map_or(0, |&b| b as usize % 8).min(data.len().saturating_sub(1));
+    let split = data
+        .first()
+        .map_or(0, |&b| b as usize % 8)
+        .min(data.len().saturating_sub(1));
     let (method, path) = if data.is_empty() {
         (&b""[..], &b""[..])
     } else {
@@ -115,7 +118,11 @@ pub fn router_lookup(data: &[u8]) {
             assert_ne!(out.status, 200);
         }
     } else {
-        assert_eq!(rc, strela_result::STRELA_ERR_INVALID, "only non-UTF-8 input is refused");
+        assert_eq!(
+            rc,
+            strela_result::STRELA_ERR_INVALID,
+            "only non-UTF-8 input is refused"
+        );
     }
     // SAFETY: r came from strela_router_new.
     unsafe { ffi::strela_router_free(r) };
