@@ -220,7 +220,11 @@ fn main() {
     let growth_mib = (peak.saturating_sub(rss_before)) as f64 / 1024.0;
     println!(
         "{} under attack: {slowloris} slowloris, 50 pipelining non-readers, 200 resetters ({} resets); wrk -t1 -c64 -d{secs}s /plaintext",
-        bin.display(),
+        std::env::current_dir()
+            .ok()
+            .and_then(|d| bin.strip_prefix(d).ok())
+            .unwrap_or(&bin)
+            .display(),
         resets.load(Ordering::Relaxed)
     );
     println!();
