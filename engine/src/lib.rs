@@ -28,14 +28,12 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod app;
-pub mod config;
 pub mod date;
 pub mod defer;
 pub mod endpoints;
 pub mod error;
 pub mod handler;
 pub mod limits;
-pub mod logging;
 pub mod metrics;
 pub mod middleware;
 pub mod pool;
@@ -53,7 +51,7 @@ pub use handler::Handler;
 pub use limits::Limits;
 pub use proto::encode::{Response, ResponseError};
 pub use proto::head::{Method, Request, RequestMeta, Version};
-pub use server::{Server, ServerBuilder, ServerHandle, ServerStats, Stopper};
+pub use server::{default_workers, Server, ServerBuilder, ServerHandle, ServerStats, Stopper};
 pub use strela_router as router;
 
 /// The README states these sizes; this keeps the sentence true (it fails when either changes).

@@ -163,6 +163,25 @@ pub enum LogFormat {
     Json,
 }
 
+impl LogFormat {
+    /// `common` or `json`.
+    pub fn parse(s: &str) -> Option<LogFormat> {
+        match s {
+            "common" => Some(LogFormat::Common),
+            "json" => Some(LogFormat::Json),
+            _ => None,
+        }
+    }
+
+    /// The name [`LogFormat::parse`] reads.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Common => "common",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
 /// Where an access log writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogTarget {

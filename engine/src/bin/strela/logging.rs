@@ -1,9 +1,9 @@
 //! Structured logs: a small [`log`] backend writing one logfmt line per event to stderr
 //! (`ts=2026-11-23T23:59:01Z level=info target=strela msg="listening" addr=0.0.0.0:8080`).
 //!
-//! The engine logs through the `log` facade only (startup, shutdown, reloads, failures), so a
-//! program embedding strela keeps whatever logger it already has; the `strela` binary installs
-//! this one. `log` rather than `tracing`: strela needs leveled events, not spans, and `log`'s
+//! The engine logs through the `log` facade only (startup, shutdown, reloads, failures, and at
+//! debug level connections and refusals), so a program embedding strela keeps whatever logger it
+//! already has; the `strela` binary installs this one. `log` rather than `tracing`: strela needs leveled events, not spans, and `log`'s
 //! facade costs one relaxed atomic load when a level is off. The level can change at run time
 //! ([`set_level`]), e.g. on a configuration reload.
 
@@ -20,7 +20,7 @@ impl log::Log for Logfmt {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let ts = crate::date::format_rfc3339(crate::date::unix_now());
+        let ts = strela::date::format_rfc3339(strela::date::unix_now());
         let level = record.level().as_str().to_ascii_lowercase();
         // Messages are written as `msg="…" key=value …`: the text before the first key=value
         // pair is the message, quoted; the pairs follow as they are.

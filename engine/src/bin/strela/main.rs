@@ -19,8 +19,11 @@ use std::sync::Arc;
 
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
-use strela::config::{AccessFormat, Config};
-use strela::middleware::{AccessLog, LogFormat, LogReopener, LogTarget};
+mod config;
+mod logging;
+
+use config::Config;
+use strela::middleware::{AccessLog, LogReopener, LogTarget};
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
@@ -88,11 +91,11 @@ struct Args {
 impl Args {
     /// The effective configuration: defaults < file < environment < flags; also the names of
     /// the environment variables skipped as Kubernetes service links.
-    fn config(&self) -> Result<(Config, Vec<String>), strela::config::ConfigError> {
+    fn config(&self) -> Result<(Config, Vec<String>), config::ConfigError> {
         let mut c = Config::default();
         if let Some(path) = &self.config {
             let source = format!("config file {}", path.display());
-            let text = std::fs::read_to_string(path).map_err(|e| strela::config::ConfigError {
+            let text = std::fs::read_to_string(path).map_err(|e| config::ConfigError {
                 key: "(file)".into(),
                 source: source.clone(),
                 message: e.to_string(),
@@ -129,13 +132,9 @@ fn version() -> String {
 }
 
 fn access_log(cfg: &Config) -> std::io::Result<AccessLog> {
-    let format = match cfg.access_format {
-        AccessFormat::Common => LogFormat::Common,
-        AccessFormat::Json => LogFormat::Json,
-    };
     AccessLog::open(
         &LogTarget::parse(&cfg.access_target),
-        format,
+        cfg.access_format,
         cfg.access_queue,
     )
 }
@@ -159,7 +158,7 @@ fn main() -> ExitCode {
         print!("{}", cfg.to_toml());
         return ExitCode::SUCCESS;
     }
-    strela::logging::init(cfg.log_level);
+    logging::init(cfg.log_level);
     if !skipped.is_empty() {
         log::debug!(
             "ignored Kubernetes service-link variables names={:?}",
@@ -315,7 +314,7 @@ fn reload(
     };
     let (live, restart) = current.reload_diff(&new);
     stopper.set_limits(&new.limits);
-    strela::logging::set_level(new.log_level);
+    logging::set_level(new.log_level);
     access.store(new.access_log, Ordering::Relaxed);
     ops.set_facts(new.to_json());
     log::info!(

@@ -1,4 +1,4 @@
-//! Configuration of the `strela` binary (and of any program that wants the same knobs): one
+//! Configuration of the `strela` binary: one
 //! flat set of dotted keys, filled from four sources in a fixed order of precedence —
 //!
 //! 1. built-in defaults,
@@ -18,7 +18,8 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use crate::limits::Limits;
+use strela::middleware::LogFormat;
+use strela::Limits;
 
 /// A configuration error: which key, which source, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,15 +39,6 @@ impl std::fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
-
-/// Access-log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AccessFormat {
-    /// Common log format.
-    Common,
-    /// One JSON object per line.
-    Json,
-}
 
 /// The effective configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +70,7 @@ pub struct Config {
     /// Access log on or off.
     pub access_log: bool,
     /// Access-log format.
-    pub access_format: AccessFormat,
+    pub access_format: LogFormat,
     /// Access-log target: `stdout`, `stderr`, or a file path (appended to).
     pub access_target: String,
     /// Records the access log's queue holds before it drops (and counts) new ones; its slots
@@ -103,7 +95,7 @@ impl Default for Config {
             host: "0.0.0.0".into(),
             port: 8080,
             takeover: false,
-            workers: crate::server::default_workers(),
+            workers: strela::default_workers(),
             limits: Limits::default(),
             drain_timeout: Duration::from_secs(10),
             shutdown_delay: Duration::ZERO,
@@ -111,7 +103,7 @@ impl Default for Config {
             backlog: 4096,
             log_level: log::LevelFilter::Info,
             access_log: false,
-            access_format: AccessFormat::Common,
+            access_format: LogFormat::Common,
             access_target: "stdout".into(),
             access_queue: 4096,
             metrics_path: "/metrics".into(),
@@ -121,51 +113,6 @@ impl Default for Config {
             readyz_path: "/readyz".into(),
         }
     }
-}
-
-/// Every key, in `--print-config` order.
-pub const KEYS: &[&str] = &[
-    "bind",
-    "port",
-    "workers",
-    "limits.max_head_bytes",
-    "limits.max_headers",
-    "limits.max_uri_bytes",
-    "limits.max_body_bytes",
-    "limits.max_conns_per_worker",
-    "limits.write_high_water",
-    "limits.buffer_size",
-    "limits.pooled_buffers",
-    "limits.header_timeout_secs",
-    "limits.idle_timeout_secs",
-    "limits.write_timeout_secs",
-    "limits.deferred_timeout_ms",
-    "limits.max_deferred",
-    "limits.lf_only_heads",
-    "limits.min_body_rate",
-    "limits.body_rate_grace_secs",
-    "server.drain_timeout_secs",
-    "server.shutdown_delay_ms",
-    "server.drain_idle_grace_ms",
-    "server.backlog",
-    "server.takeover",
-    "log.level",
-    "log.access",
-    "log.access_format",
-    "log.access_target",
-    "log.access_queue",
-    "endpoints.metrics",
-    "endpoints.debug_vars",
-    "endpoints.debug_vars_public",
-    "endpoints.healthz",
-    "endpoints.readyz",
-];
-
-/// Whether a reload applies `key` to the running server: every limit except the buffer pool's
-/// sizes (fixed when the pool is made), the log level and the access-log switch.
-fn is_live(key: &str) -> bool {
-    (key.starts_with("limits.") && !matches!(key, "limits.buffer_size" | "limits.pooled_buffers"))
-        || matches!(key, "log.level" | "log.access")
 }
 
 fn parse<T: std::str::FromStr>(v: &str, what: &str) -> Result<T, String> {
@@ -258,134 +205,126 @@ fn path_value(v: &str) -> Result<String, String> {
     }
 }
 
+/// One setting: its dotted key, whether a reload applies it live, and how to read and write
+/// it as text. [`SETTINGS`] is the only list of keys: `set`, `get`, `--print-config`, the
+/// environment names and the reload diff all come from it.
+pub struct Setting {
+    /// The dotted key, e.g. `limits.max_body_bytes`.
+    pub key: &'static str,
+    /// A reload (SIGHUP) applies it to the running server without a restart.
+    pub live: bool,
+    get: fn(&Config) -> String,
+    set: fn(&mut Config, &str) -> Result<(), String>,
+}
+
+fn count(v: &str) -> Result<usize, String> {
+    parse(v, "a non-negative integer")
+}
+
+fn at_least_one(v: &str) -> Result<usize, String> {
+    match count(v)? {
+        0 => Err("must be at least 1".into()),
+        n => Ok(n),
+    }
+}
+
+fn secs(v: &str) -> Result<Duration, String> {
+    match parse::<u64>(v, "a whole number of seconds")? {
+        0 => Err("must be at least 1 second".into()),
+        s => Ok(Duration::from_secs(s)),
+    }
+}
+
+fn millis(v: &str) -> Result<Duration, String> {
+    parse::<u64>(v, "a whole number of milliseconds").map(Duration::from_millis)
+}
+
+fn flag(v: &str) -> Result<bool, String> {
+    parse(v, "true or false")
+}
+
+macro_rules! setting {
+    ($key:literal, live: $live:literal, |$c:ident| $get:expr, |$m:ident, $v:ident| $set:expr) => {
+        Setting {
+            key: $key,
+            live: $live,
+            get: |$c: &Config| $get.to_string(),
+            set: |$m: &mut Config, $v: &str| {
+                $set;
+                Ok(())
+            },
+        }
+    };
+}
+
+/// Every setting, in `--print-config` order. Live on reload: the limits except the buffer
+/// pool's sizes (fixed when the pool is made), the log level and the access-log switch.
+pub const SETTINGS: &[Setting] = &[
+    setting!("bind", live: false, |c| c.host, |c, v| {
+        let (host, port) = parse_bind(v)?;
+        c.host = host;
+        if let Some(p) = port {
+            c.port = p;
+        }
+    }),
+    setting!("port", live: false, |c| c.port, |c, v| c.port = parse(v, "a port number (0-65535)")?),
+    setting!("workers", live: false, |c| c.workers, |c, v| c.workers = at_least_one(v)?),
+    setting!("limits.max_head_bytes", live: true, |c| c.limits.max_head_bytes, |c, v| c.limits.max_head_bytes = count(v)?),
+    setting!("limits.max_headers", live: true, |c| c.limits.max_headers, |c, v| c.limits.max_headers = count(v)?),
+    setting!("limits.max_uri_bytes", live: true, |c| c.limits.max_uri_bytes, |c, v| c.limits.max_uri_bytes = count(v)?),
+    setting!("limits.max_body_bytes", live: true, |c| c.limits.max_body_bytes, |c, v| c.limits.max_body_bytes = count(v)?),
+    setting!("limits.max_conns_per_worker", live: true, |c| c.limits.max_conns_per_worker, |c, v| c.limits.max_conns_per_worker = count(v)?),
+    setting!("limits.write_high_water", live: true, |c| c.limits.write_high_water, |c, v| c.limits.write_high_water = count(v)?),
+    setting!("limits.buffer_size", live: false, |c| c.limits.buffer_size, |c, v| c.limits.buffer_size = count(v)?),
+    setting!("limits.pooled_buffers", live: false, |c| c.limits.pooled_buffers, |c, v| c.limits.pooled_buffers = count(v)?),
+    setting!("limits.header_timeout_secs", live: true, |c| c.limits.header_timeout.as_secs(), |c, v| c.limits.header_timeout = secs(v)?),
+    setting!("limits.idle_timeout_secs", live: true, |c| c.limits.idle_timeout.as_secs(), |c, v| c.limits.idle_timeout = secs(v)?),
+    setting!("limits.write_timeout_secs", live: true, |c| c.limits.write_timeout.as_secs(), |c, v| c.limits.write_timeout = secs(v)?),
+    setting!("limits.deferred_timeout_ms", live: true, |c| c.limits.deferred_timeout.as_millis(), |c, v| c.limits.deferred_timeout = millis(v)?),
+    setting!("limits.max_deferred", live: true, |c| c.limits.max_deferred, |c, v| c.limits.max_deferred = count(v)?),
+    setting!("limits.lf_only_heads", live: true, |c| c.limits.lf_only_heads, |c, v| c.limits.lf_only_heads = flag(v)?),
+    setting!("limits.min_body_rate", live: true, |c| c.limits.min_body_rate, |c, v| c.limits.min_body_rate = count(v)?),
+    setting!("limits.body_rate_grace_secs", live: true, |c| c.limits.body_rate_grace.as_secs(), |c, v| c.limits.body_rate_grace = secs(v)?),
+    setting!("server.drain_timeout_secs", live: false, |c| c.drain_timeout.as_secs(), |c, v| c.drain_timeout = secs(v)?),
+    setting!("server.shutdown_delay_ms", live: false, |c| c.shutdown_delay.as_millis(), |c, v| c.shutdown_delay = millis(v)?),
+    setting!("server.drain_idle_grace_ms", live: false, |c| c.drain_idle_grace.as_millis(), |c, v| c.drain_idle_grace = millis(v)?),
+    setting!("server.backlog", live: false, |c| c.backlog, |c, v| c.backlog = parse(v, "an integer")?),
+    setting!("server.takeover", live: false, |c| c.takeover, |c, v| c.takeover = flag(v)?),
+    setting!("log.level", live: true, |c| c.log_level.to_string().to_lowercase(), |c, v| {
+        c.log_level = parse(v, "one of off, error, warn, info, debug, trace")?
+    }),
+    setting!("log.access", live: true, |c| c.access_log, |c, v| c.access_log = flag(v)?),
+    setting!("log.access_format", live: false, |c| c.access_format.as_str(), |c, v| {
+        c.access_format = LogFormat::parse(v).ok_or_else(|| format!("{v:?} is not common or json"))?
+    }),
+    setting!("log.access_target", live: false, |c| c.access_target, |c, v| {
+        if v.is_empty() {
+            return Err("must be stdout, stderr or a file path".into());
+        }
+        c.access_target = v.to_string()
+    }),
+    setting!("log.access_queue", live: false, |c| c.access_queue, |c, v| c.access_queue = at_least_one(v)?),
+    setting!("endpoints.metrics", live: false, |c| c.metrics_path, |c, v| c.metrics_path = path_value(v)?),
+    setting!("endpoints.debug_vars", live: false, |c| c.debug_vars_path, |c, v| c.debug_vars_path = path_value(v)?),
+    setting!("endpoints.debug_vars_public", live: false, |c| c.debug_vars_public, |c, v| c.debug_vars_public = flag(v)?),
+    setting!("endpoints.healthz", live: false, |c| c.healthz_path, |c, v| c.healthz_path = path_value(v)?),
+    setting!("endpoints.readyz", live: false, |c| c.readyz_path, |c, v| c.readyz_path = path_value(v)?),
+];
+
+fn setting(key: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.key == key)
+}
+
 impl Config {
     /// Sets one key from its text form.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
-        let n = |v: &str| parse::<usize>(v, "a non-negative integer");
-        let secs = |v: &str| -> Result<Duration, String> {
-            let s = parse::<u64>(v, "a whole number of seconds")?;
-            if s == 0 {
-                return Err("must be at least 1 second".into());
-            }
-            Ok(Duration::from_secs(s))
-        };
-        let ms =
-            |v: &str| parse::<u64>(v, "a whole number of milliseconds").map(Duration::from_millis);
-        let l = &mut self.limits;
-        match key {
-            "bind" => {
-                let (host, port) = parse_bind(value)?;
-                self.host = host;
-                if let Some(p) = port {
-                    self.port = p;
-                }
-            }
-            "port" => self.port = parse(value, "a port number (0-65535)")?,
-            "workers" => {
-                self.workers = n(value)?;
-                if self.workers == 0 {
-                    return Err("must be at least 1".into());
-                }
-            }
-            "limits.max_head_bytes" => l.max_head_bytes = n(value)?,
-            "limits.max_headers" => l.max_headers = n(value)?,
-            "limits.max_uri_bytes" => l.max_uri_bytes = n(value)?,
-            "limits.max_body_bytes" => l.max_body_bytes = n(value)?,
-            "limits.max_conns_per_worker" => l.max_conns_per_worker = n(value)?,
-            "limits.write_high_water" => l.write_high_water = n(value)?,
-            "limits.buffer_size" => l.buffer_size = n(value)?,
-            "limits.pooled_buffers" => l.pooled_buffers = n(value)?,
-            "limits.header_timeout_secs" => l.header_timeout = secs(value)?,
-            "limits.idle_timeout_secs" => l.idle_timeout = secs(value)?,
-            "limits.write_timeout_secs" => l.write_timeout = secs(value)?,
-            "limits.deferred_timeout_ms" => l.deferred_timeout = ms(value)?,
-            "limits.max_deferred" => l.max_deferred = n(value)?,
-            "limits.lf_only_heads" => l.lf_only_heads = parse(value, "true or false")?,
-            "limits.min_body_rate" => l.min_body_rate = n(value)?,
-            "limits.body_rate_grace_secs" => l.body_rate_grace = secs(value)?,
-            "server.drain_timeout_secs" => self.drain_timeout = secs(value)?,
-            "server.shutdown_delay_ms" => self.shutdown_delay = ms(value)?,
-            "server.drain_idle_grace_ms" => self.drain_idle_grace = ms(value)?,
-            "server.backlog" => self.backlog = parse(value, "an integer")?,
-            "server.takeover" => self.takeover = parse(value, "true or false")?,
-            "log.level" => {
-                self.log_level = parse(value, "one of off, error, warn, info, debug, trace")?
-            }
-            "log.access" => self.access_log = parse(value, "true or false")?,
-            "log.access_format" => {
-                self.access_format = match value {
-                    "common" => AccessFormat::Common,
-                    "json" => AccessFormat::Json,
-                    _ => return Err(format!("{value:?} is not common or json")),
-                }
-            }
-            "log.access_queue" => {
-                self.access_queue = n(value)?;
-                if self.access_queue == 0 {
-                    return Err("must be at least 1".into());
-                }
-            }
-            "log.access_target" => {
-                if value.is_empty() {
-                    return Err("must be stdout, stderr or a file path".into());
-                }
-                self.access_target = value.to_string()
-            }
-            "endpoints.metrics" => self.metrics_path = path_value(value)?,
-            "endpoints.debug_vars" => self.debug_vars_path = path_value(value)?,
-            "endpoints.debug_vars_public" => {
-                self.debug_vars_public = parse(value, "true or false")?
-            }
-            "endpoints.healthz" => self.healthz_path = path_value(value)?,
-            "endpoints.readyz" => self.readyz_path = path_value(value)?,
-            _ => return Err("unknown key".into()),
-        }
-        Ok(())
+        let s = setting(key).ok_or("unknown key")?;
+        (s.set)(self, value)
     }
 
     /// The text form of one key's value (what `--print-config` shows).
     pub fn get(&self, key: &str) -> Option<String> {
-        let l = &self.limits;
-        Some(match key {
-            "bind" => self.host.clone(),
-            "port" => self.port.to_string(),
-            "workers" => self.workers.to_string(),
-            "limits.max_head_bytes" => l.max_head_bytes.to_string(),
-            "limits.max_headers" => l.max_headers.to_string(),
-            "limits.max_uri_bytes" => l.max_uri_bytes.to_string(),
-            "limits.max_body_bytes" => l.max_body_bytes.to_string(),
-            "limits.max_conns_per_worker" => l.max_conns_per_worker.to_string(),
-            "limits.write_high_water" => l.write_high_water.to_string(),
-            "limits.buffer_size" => l.buffer_size.to_string(),
-            "limits.pooled_buffers" => l.pooled_buffers.to_string(),
-            "limits.header_timeout_secs" => l.header_timeout.as_secs().to_string(),
-            "limits.idle_timeout_secs" => l.idle_timeout.as_secs().to_string(),
-            "limits.write_timeout_secs" => l.write_timeout.as_secs().to_string(),
-            "limits.deferred_timeout_ms" => l.deferred_timeout.as_millis().to_string(),
-            "limits.max_deferred" => l.max_deferred.to_string(),
-            "limits.lf_only_heads" => l.lf_only_heads.to_string(),
-            "limits.min_body_rate" => l.min_body_rate.to_string(),
-            "limits.body_rate_grace_secs" => l.body_rate_grace.as_secs().to_string(),
-            "server.drain_timeout_secs" => self.drain_timeout.as_secs().to_string(),
-            "server.shutdown_delay_ms" => self.shutdown_delay.as_millis().to_string(),
-            "server.drain_idle_grace_ms" => self.drain_idle_grace.as_millis().to_string(),
-            "server.backlog" => self.backlog.to_string(),
-            "server.takeover" => self.takeover.to_string(),
-            "log.level" => self.log_level.to_string().to_lowercase(),
-            "log.access" => self.access_log.to_string(),
-            "log.access_format" => match self.access_format {
-                AccessFormat::Common => "common".into(),
-                AccessFormat::Json => "json".into(),
-            },
-            "log.access_target" => self.access_target.clone(),
-            "log.access_queue" => self.access_queue.to_string(),
-            "endpoints.metrics" => self.metrics_path.clone(),
-            "endpoints.debug_vars" => self.debug_vars_path.clone(),
-            "endpoints.debug_vars_public" => self.debug_vars_public.to_string(),
-            "endpoints.healthz" => self.healthz_path.clone(),
-            "endpoints.readyz" => self.readyz_path.clone(),
-            _ => return None,
-        })
+        setting(key).map(|s| (s.get)(self))
     }
 
     /// Applies a TOML document (`source` names it in errors).
@@ -442,8 +381,9 @@ impl Config {
                 skipped.push(name);
                 continue;
             }
-            let key = KEYS
+            let key = SETTINGS
                 .iter()
+                .map(|s| s.key)
                 .find(|k| k.replace('.', "_").to_uppercase() == rest)
                 .ok_or_else(|| ConfigError {
                     key: name.clone(),
@@ -481,7 +421,7 @@ impl Config {
     pub fn to_toml(&self) -> String {
         let mut out = String::new();
         let mut section = "";
-        for key in KEYS {
+        for key in SETTINGS.iter().map(|s| s.key) {
             let (sec, name) = key.split_once('.').unwrap_or(("", key));
             if sec != section {
                 let _ = writeln!(out, "\n[{sec}]");
@@ -500,7 +440,9 @@ impl Config {
 
     /// The configuration as a JSON object (for `/debug/vars`).
     pub fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
-        KEYS.iter()
+        SETTINGS
+            .iter()
+            .map(|s| s.key)
             .map(|k| {
                 (
                     k.to_string(),
@@ -513,8 +455,12 @@ impl Config {
     /// Keys whose value differs in `new`, split into those applied live and those that need a
     /// restart.
     pub fn reload_diff(&self, new: &Config) -> (Vec<&'static str>, Vec<&'static str>) {
-        let changed = KEYS.iter().copied().filter(|k| self.get(k) != new.get(k));
-        changed.partition(|k| is_live(k))
+        let changed = SETTINGS.iter().filter(|s| (s.get)(self) != (s.get)(new));
+        let (live, restart): (Vec<&Setting>, Vec<&Setting>) = changed.partition(|s| s.live);
+        (
+            live.iter().map(|s| s.key).collect(),
+            restart.iter().map(|s| s.key).collect(),
+        )
     }
 
     /// The listen addresses: the host's address, or every address its name resolves to
@@ -571,9 +517,13 @@ mod tests {
         let mut back = Config::default();
         back.apply_toml(&text, "printed").unwrap();
         assert_eq!(back, c);
-        for k in KEYS {
-            assert!(c.get(k).is_some(), "{k} has no getter");
+        for s in SETTINGS {
+            assert!(c.get(s.key).is_some(), "{} has no getter", s.key);
         }
+        let mut keys: Vec<&str> = SETTINGS.iter().map(|s| s.key).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), SETTINGS.len(), "a key is listed twice");
     }
 
     #[test]
