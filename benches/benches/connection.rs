@@ -4,28 +4,18 @@
 
 use criterion::{Criterion, Throughput};
 use std::hint::black_box;
-use strela::proto::conn::{Conn, Context};
-use strela::Limits;
+use strela::testing::Driver;
 
 const PLAIN: &[u8] = b"GET /plaintext HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n";
 const JSON: &[u8] = b"GET /json HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n";
 
 fn run(c: &mut Criterion, name: &str, req: &[u8], depth: usize) {
     let batch: Vec<u8> = req.repeat(depth);
-    let mut cx = Context::new(&Limits::default());
-    let mut conn = Conn::new();
+    let mut d = Driver::new(strela::endpoints::core);
     let mut g = c.benchmark_group("connection");
     g.throughput(Throughput::Elements(depth as u64));
     g.bench_function(format!("{name}/x{depth}"), |b| {
-        b.iter(|| {
-            conn.feed(black_box(&batch), &mut cx);
-            let n = conn.process(&strela::endpoints::core, &mut cx);
-            let out = conn.output().len();
-            black_box(conn.output());
-            conn.consume(out);
-            conn.release_idle(&mut cx.pool);
-            n
-        })
+        b.iter(|| d.exchange(black_box(&batch)))
     });
     g.finish();
 }

@@ -24,8 +24,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use strela::proto::conn::{Conn, Context};
-use strela::{Handler, Limits, Request, Response};
+use strela::testing::Driver;
+use strela::{Handler, Request, Response};
 
 // The opaque handle types are declared as `void` here: they are never dereferenced on this side.
 extern "C" {
@@ -76,10 +76,8 @@ fn timed(req: &Request<'_>, res: &mut Response<'_>) {
 fn measure(iters: u64, body: Body) -> Duration {
     ITERS.with(|i| i.set(iters));
     BODY.with(|b| b.set(Some(body)));
-    let mut cx = Context::new(&Limits::default());
-    let mut conn = Conn::new();
-    conn.feed(REQ, &mut cx);
-    assert_eq!(conn.process(&timed, &mut cx), 1);
+    let mut d = Driver::new(timed);
+    assert_eq!(d.feed(REQ), 1);
     ELAPSED.with(|e| e.get())
 }
 

@@ -4,8 +4,8 @@
 
 use criterion::{Criterion, Throughput};
 use std::hint::black_box;
-use strela::proto::conn::{Conn, Context};
-use strela::{Limits, Request, Response};
+use strela::testing::Driver;
+use strela::{Request, Response};
 
 const REQ: &[u8] =
     b"GET /api/users/42?fields=name HTTP/1.1\r\nHost: example.com\r\nUser-Agent: bench\r\nAccept: application/json\r\nX-Request-Id: 0f3c\r\n\r\n";
@@ -42,19 +42,10 @@ fn owned(req: &Request<'_>, res: &mut Response<'_>) {
 }
 
 fn run(c: &mut Criterion, name: &str, handler: fn(&Request<'_>, &mut Response<'_>)) {
-    let mut cx = Context::new(&Limits::default());
-    let mut conn = Conn::new();
+    let mut d = Driver::new(handler);
     let mut g = c.benchmark_group("zerocopy");
     g.throughput(Throughput::Elements(1));
-    g.bench_function(name, |b| {
-        b.iter(|| {
-            conn.feed(black_box(REQ), &mut cx);
-            conn.process(&handler, &mut cx);
-            let n = conn.output().len();
-            conn.consume(n);
-            conn.release_idle(&mut cx.pool);
-        })
-    });
+    g.bench_function(name, |b| b.iter(|| d.exchange(black_box(REQ))));
     g.finish();
 }
 

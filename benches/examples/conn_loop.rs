@@ -10,8 +10,7 @@
 //! by it for instructions per request.
 
 use std::hint::black_box;
-use strela::proto::conn::{Conn, Context};
-use strela::Limits;
+use strela::testing::Driver;
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -24,21 +23,17 @@ fn main() {
     app.route("GET", "/plaintext", strela::endpoints::plaintext);
     app.route("GET", "/json", strela::endpoints::json);
     app.route("GET", "/healthz", strela::endpoints::healthz);
-    let app = app.build().expect("routes");
-    let direct: &dyn strela::Handler = &strela::endpoints::core;
-    let handler: &dyn strela::Handler = if routed { &*app } else { direct };
+    let handler: std::sync::Arc<dyn strela::Handler> = if routed {
+        std::sync::Arc::from(app.build().expect("routes"))
+    } else {
+        std::sync::Arc::new(strela::endpoints::core)
+    };
     let req = format!("GET /{path} HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n");
     let batch = req.repeat(depth);
-    let mut cx = Context::new(&Limits::default());
-    let mut conn = Conn::new();
+    let mut d = Driver::new(handler);
     let mut total = 0;
     for _ in 0..iters {
-        conn.feed(black_box(batch.as_bytes()), &mut cx);
-        total += conn.process(handler, &mut cx);
-        let n = conn.output().len();
-        black_box(conn.output());
-        conn.consume(n);
-        conn.release_idle(&mut cx.pool);
+        total += d.exchange(black_box(batch.as_bytes()));
     }
     println!("{total} requests");
 }

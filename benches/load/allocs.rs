@@ -12,8 +12,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use strela::endpoints::core;
-use strela::proto::conn::{Conn, Context};
-use strela::Limits;
+use strela::testing::Driver;
 
 struct Counting;
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
@@ -60,21 +59,13 @@ fn request(path: &str) -> Vec<u8> {
 
 fn sansio(path: &str, depth: usize, n: usize) -> (u64, u64) {
     let batch = request(path).repeat(depth);
-    let mut cx = Context::new(&Limits::default());
-    let mut conn = Conn::new();
-    let mut step = |conn: &mut Conn| {
-        conn.feed(&batch, &mut cx);
-        conn.process(&core, &mut cx);
-        let k = conn.output().len();
-        conn.consume(k);
-        conn.release_idle(&mut cx.pool);
-    };
+    let mut d = Driver::new(core);
     for _ in 0..1000 {
-        step(&mut conn);
+        d.exchange(&batch);
     }
     count(|| {
         for _ in 0..n / depth {
-            step(&mut conn);
+            d.exchange(&batch);
         }
     })
 }

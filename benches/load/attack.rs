@@ -73,7 +73,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let secs: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
     let slowloris: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
-    strela::sys::raise_fd_limit();
+    strela::raise_fd_limit();
     let bin = args
         .next()
         .map(std::path::PathBuf::from)

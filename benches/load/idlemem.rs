@@ -23,7 +23,7 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(10_000);
-    let limit = strela::sys::raise_fd_limit();
+    let limit = strela::raise_fd_limit();
     if (limit as usize) < n + 100 {
         eprintln!("idlemem: fd limit {limit} is below {n}; run as root or lower N");
         std::process::exit(1);

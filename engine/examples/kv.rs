@@ -18,7 +18,7 @@ use strela::middleware::{layer, BearerAuth, Recover};
 use strela::{fallible, HttpError, Request, Response, ServerBuilder};
 
 /// The store: many readers, one writer at a time (reads do not block each other).
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Store {
     map: RwLock<BTreeMap<String, serde_json::Value>>,
 }

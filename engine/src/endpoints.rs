@@ -10,9 +10,10 @@
 
 use serde::Serialize;
 
-use crate::proto::encode::Response;
-use crate::proto::head::{Method, Request};
-use crate::server::ServerBuilder;
+use crate::proto::head::Method;
+use crate::runtime::server::ServerBuilder;
+use crate::service::request::Request;
+use crate::service::response::Response;
 
 #[derive(Serialize)]
 struct Message<'a> {

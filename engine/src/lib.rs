@@ -28,31 +28,29 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod app;
-pub mod date;
-pub mod defer;
 pub mod endpoints;
-pub mod error;
-pub mod handler;
-pub mod limits;
-pub mod metrics;
-pub mod middleware;
-pub mod pool;
+pub mod ops;
 pub mod proto;
-pub mod query;
-pub mod server;
-pub mod slab;
-pub mod sys;
-pub mod timer;
-mod worker;
+pub mod runtime;
+pub mod service;
+mod sys;
+pub mod testing;
 
-pub use defer::{BlockingPool, CancelToken, Deferred, Reply};
-pub use error::{fallible, HttpError, RequestError};
-pub use handler::Handler;
-pub use limits::Limits;
-pub use proto::encode::{Response, ResponseError};
-pub use proto::head::{Method, Request, RequestMeta, Version};
-pub use server::{default_workers, Server, ServerBuilder, ServerHandle, ServerStats, Stopper};
+pub use app::error::{fallible, HttpError};
+pub use app::middleware;
+pub use proto::date;
+pub use proto::error::RequestError;
+pub use proto::head::{Method, Version};
+pub use proto::limits::Limits;
+pub use runtime::server::{
+    default_workers, Server, ServerBuilder, ServerHandle, ServerStats, Stopper,
+};
+pub use service::defer::{BlockingPool, CancelToken, Deferred, Reply};
+pub use service::handler::{Handler, Refusal};
+pub use service::request::{Request, RequestMeta, RouteMatch};
+pub use service::response::{Response, ResponseError};
 pub use strela_router as router;
+pub use sys::{process_facts, raise_fd_limit, ProcessFacts};
 
 /// The README states these sizes; this keeps the sentence true (it fails when either changes).
 #[cfg(test)]
@@ -64,10 +62,10 @@ mod readme_sizes {
         let readme = include_str!("../../README.md");
         let sentence = format!(
             "`Request` view {} B (spans are 16-bit offsets into the head), header span {} B, `Conn` {} B, connection slot {} B",
-            size_of::<crate::proto::head::Request<'static>>(),
+            size_of::<crate::service::request::Request<'static>>(),
             size_of::<crate::proto::head::HeaderSpan>(),
             size_of::<crate::proto::conn::Conn>(),
-            crate::worker::ENTRY_SIZE,
+            crate::runtime::worker::ENTRY_SIZE,
         );
         assert!(
             readme.contains(&sentence),

@@ -135,8 +135,7 @@ fn conflicting_routes_fail_start_naming_both() {
         .get("/u/{name}", show)
         .get("bad", show)
         .start()
-        .err()
-        .expect("start refuses conflicting routes");
+        .expect_err("start refuses conflicting routes");
     let msg = err.to_string();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     assert!(

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use strela::middleware::{layer, Deadline};
+use strela::proto::stats::Counter;
 use strela::{BlockingPool, CancelToken, Deferred, Limits, Reply, Request, Response};
 
 /// The number at the end of the path (`/d/7` → 7).
@@ -45,14 +46,19 @@ fn pipelined(paths: &[String]) -> Vec<u8> {
 /// Delivers every completion waiting in the driver's inbox and collects the output.
 fn deliver<H: strela::Handler>(d: &mut Driver<H>) -> usize {
     let mut done = Vec::new();
-    d.cx.take_completions(&mut done);
+    d.svc.take_completions(&mut done);
     let n = done.len();
+    let inner = &mut d.0;
     for c in done {
-        d.conn.complete(c.seq, c.reply, &mut d.cx);
+        strela::service::dispatch::complete(
+            &mut inner.conn,
+            c.seq,
+            c.reply,
+            &mut inner.cx,
+            &mut inner.svc,
+        );
     }
-    let o = d.conn.output().len();
-    d.out.extend_from_slice(d.conn.output());
-    d.conn.consume(o);
+    inner.take_output();
     n
 }
 
@@ -104,8 +110,8 @@ fn sixteen_pipelined_completed_in_reverse_are_answered_in_order() {
         assert_eq!(resp.header("date"), Some("Thu, 01 Jan 1970 00:00:00 GMT"));
     }
     assert!(!d.conn.has_pending());
-    assert_eq!(d.cx.deferred, 0);
-    assert_eq!(d.cx.inbox.live(), 0);
+    assert_eq!(d.svc.deferred, 0);
+    assert_eq!(d.svc.inbox.live(), 0);
 }
 
 #[test]
@@ -179,7 +185,7 @@ fn limit_reached_answers_503_with_retry_after() {
     let h: Vec<(usize, Deferred)> = rx.try_iter().collect();
     assert_eq!(h.len(), 3);
     assert!(h[2].1.is_cancelled(), "the refused handle is inert");
-    assert_eq!(d.cx.stats.deferred_refused, 1);
+    assert_eq!(d.cx.stats[Counter::DeferredRefused], 1);
     for (i, hd) in h {
         hd.complete(Reply::ok().body(format!("{i}")));
     }
@@ -190,7 +196,7 @@ fn limit_reached_answers_503_with_retry_after() {
     assert_eq!((r[1].status, r[1].body_str()), (200, "1"));
     assert_eq!(r[2].status, 503);
     assert_eq!(r[2].header("retry-after"), Some("1"));
-    assert_eq!(d.cx.deferred, 0);
+    assert_eq!(d.svc.deferred, 0);
 }
 
 #[test]
@@ -221,14 +227,13 @@ fn queued_responses_are_bounded_then_reading_resumes() {
     // time, writing in between; do the same.
     let mut rounds = 0;
     while d.conn.mid_request() {
-        d.conn.process(&d.handler, &mut d.cx);
+        d.process();
         let n = d.conn.output().len();
         assert!(
             n <= 1024 + 256,
             "at most the high-water mark plus one response: {n}"
         );
-        d.out.extend_from_slice(d.conn.output());
-        d.conn.consume(n);
+        d.take_output();
         rounds += 1;
         assert!(rounds < 1000);
     }

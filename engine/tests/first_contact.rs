@@ -92,8 +92,7 @@ fn a_port_in_use_is_refused_unless_takeover_is_asked_for() {
         .workers(1)
         .handler(strela::endpoints::core)
         .start()
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse);
     // Asked for: both serve the port (the kernel spreads connections between them).
     let second = builder().takeover(true).start().expect("takeover starts");
@@ -470,7 +469,7 @@ fn latency_counts_the_request_not_time_queued_behind_other_connections() {
         .count()
         == 3));
     let l = ops.snapshot().total.stats.latency;
-    let bounds = strela::metrics::LATENCY_BOUNDS_NS;
+    let bounds = strela::ops::LATENCY_BOUNDS_NS;
     let under_10ms: u64 = l.buckets[..bounds.iter().position(|&b| b == 10_000_000).unwrap() + 1]
         .iter()
         .sum();

@@ -82,7 +82,7 @@ fn slowloris_is_closed_after_the_header_timeout_with_408() {
 fn trickling_clients_do_not_starve_normal_ones() {
     let srv = start_short();
     let addr = srv.local_addr();
-    strela::sys::raise_fd_limit(); // 1,000 client + 1,000 server sockets in this process
+    strela::raise_fd_limit(); // 1,000 client + 1,000 server sockets in this process
     let mut slow: Vec<TcpStream> = (0..1000).map(|_| connect(addr)).collect();
     for s in slow.iter_mut() {
         s.write_all(b"GET /plaintext HTTP/1.1\r\nHo").unwrap();

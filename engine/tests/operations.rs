@@ -336,7 +336,7 @@ fn metrics_are_exact_after_known_traffic_and_parse_strictly() {
 
 #[test]
 fn debug_vars_are_served_to_loopback_clients_only_unless_public() {
-    let ops = strela::metrics::Ops::default();
+    let ops = strela::ops::Ops::default();
     let get = b"GET /debug/vars HTTP/1.1\r\nHost: t\r\n\r\n";
     for (public, peer, status) in [
         (false, "127.0.0.1:5000", 200),
@@ -345,7 +345,7 @@ fn debug_vars_are_served_to_loopback_clients_only_unless_public() {
         (true, "10.1.2.3:5000", 200),
     ] {
         let mut d = Driver::new(ops.debug_vars_handler(public));
-        d.cx.meta.peer = Some(peer.parse().unwrap());
+        d.set_peer(Some(peer.parse().unwrap()));
         d.feed(get);
         let r = d.responses().pop().unwrap();
         assert_eq!(r.status, status, "public={public} peer={peer}");

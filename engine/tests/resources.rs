@@ -78,7 +78,7 @@ fn fd_exhaustion_backs_off_instead_of_spinning_and_recovers() {
 #[test]
 fn ten_thousand_idle_connections_then_a_request() {
     let n = 10_000usize;
-    let limit = strela::sys::raise_fd_limit();
+    let limit = strela::raise_fd_limit();
     assert!(
         limit as usize > n + 100,
         "this test needs an fd limit above {} (have {limit})",

@@ -296,8 +296,8 @@ fn a_client_that_pipelines_and_never_reads_gets_no_more_than_the_high_water_mark
     let one = b"GET /p HTTP/1.1\r\nHost: a\r\n\r\n";
     let many: Vec<u8> = one.iter().copied().cycle().take(one.len() * 2000).collect();
     // Fed in buffer-sized pieces without ever taking the output (the client does not read).
-    d.conn.feed(&many[..8000], &mut d.cx);
-    d.conn.process(&d.handler, &mut d.cx);
+    d.push(&many[..8000]);
+    d.process();
     let queued = d.conn.output().len();
     assert!(
         (4096..4096 + 200).contains(&queued),

@@ -39,7 +39,7 @@ impl Default for strela_config {
     fn default() -> Self {
         strela_config {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            workers: engine::server::default_workers(),
+            workers: engine::default_workers(),
             limits: Limits::default(),
             drain_timeout: Duration::from_secs(10),
         }

@@ -159,3 +159,9 @@ pub unsafe extern "C" fn strela_deferred_free(d: *mut strela_deferred) {
         let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(d) })));
     }
 }
+
+impl std::fmt::Debug for strela_deferred {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("strela_deferred").finish_non_exhaustive()
+    }
+}

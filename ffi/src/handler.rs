@@ -61,3 +61,21 @@ impl Handler for CHandler {
         }
     }
 }
+
+impl std::fmt::Debug for strela_response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("strela_response").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for CHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CHandler").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for strela_request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("strela_request").finish_non_exhaustive()
+    }
+}

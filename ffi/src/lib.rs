@@ -22,8 +22,9 @@ use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use engine::defer::{Deferred, Reply};
-use engine::proto::head::{head_view, parse_head, HeaderScratch, Parsed};
+use engine::proto::head::{parse_head, HeaderScratch, Parsed};
+use engine::service::request::head_view;
+use engine::{Deferred, Reply};
 use engine::{Handler, Limits, Request, RequestMeta, Response, ServerHandle, Stopper};
 
 /// Numeric ABI version of this library; bumped on every incompatible change.

@@ -44,8 +44,8 @@ pub struct strela_parsed_request {
 pub fn standalone_limits(headers_cap: usize) -> Limits {
     Limits {
         max_headers: headers_cap.max(1),
-        max_head_bytes: engine::limits::MAX_HEAD_CAP,
-        max_uri_bytes: engine::limits::MAX_HEAD_CAP,
+        max_head_bytes: engine::proto::limits::MAX_HEAD_CAP,
+        max_uri_bytes: engine::proto::limits::MAX_HEAD_CAP,
         max_body_bytes: usize::MAX,
         ..Limits::default()
     }

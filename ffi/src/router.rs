@@ -178,3 +178,9 @@ pub unsafe extern "C" fn strela_router_lookup(
         STRELA_ERR_NOT_FOUND
     })
 }
+
+impl std::fmt::Debug for strela_router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("strela_router").finish_non_exhaustive()
+    }
+}

@@ -248,3 +248,9 @@ pub unsafe extern "C" fn strela_server_free(server: *mut strela_server) {
         }
     }));
 }
+
+impl std::fmt::Debug for strela_server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("strela_server").finish_non_exhaustive()
+    }
+}

@@ -5,12 +5,11 @@
 //! corpus-replay test can include this file as a module.
 
 use strela::proto::body::{decode_in_place, ChunkedDecoder, Progress};
-use strela::proto::conn::{Conn, Context};
 use strela::proto::grammar::Scan;
-use strela::proto::head::{
-    head_view, parse_head, parse_head_general, resume, HeaderScratch, Parsed,
-};
+use strela::proto::head::{parse_head, parse_head_general, resume, HeaderScratch, Parsed};
 use strela::router::{Lookup, Router};
+use strela::service::request::head_view;
+use strela::testing::Driver;
 use strela::{Limits, Request, Response};
 
 /// The verdict on a head at the start of `data` in a comparable form: the head, its path,
@@ -85,8 +84,6 @@ pub fn request(data: &[u8]) {
     };
     assert_eq!(n, head.head_len(), "head length");
     // Run the head through the public sans-IO path and compare the view field by field.
-    let mut cx = Context::new(&limits);
-    let mut conn = Conn::new();
     let want_method = r.method.unwrap().to_string();
     // strela routes an absolute-form target by its path (`/` when it has none): compare that.
     let want_target = {
@@ -130,8 +127,8 @@ pub fn request(data: &[u8]) {
     };
     // Only this head goes in (not what follows it, which may be another request); with a body
     // declared the request is incomplete and the handler does not run, which is fine.
-    conn.feed(&data[..n], &mut cx);
-    conn.process(&checker, &mut cx);
+    let mut d = Driver::with_limits(checker, &limits);
+    d.feed(&data[..n]);
 }
 
 /// Checks a chunk-extension string (everything between the size and the CR) against RFC 9112
@@ -430,25 +427,20 @@ fn echo(req: &Request<'_>, res: &mut Response<'_>) {
 }
 
 fn run_conn(chunks: &[&[u8]]) -> (Vec<u8>, bool) {
-    let mut cx = Context::new(&Limits {
-        max_body_bytes: 1 << 16,
-        ..Limits::default()
-    });
-    cx.date.refresh(0);
-    let mut conn = Conn::new();
-    let mut out = Vec::new();
+    let mut d = Driver::with_limits(
+        echo,
+        &Limits {
+            max_body_bytes: 1 << 16,
+            ..Limits::default()
+        },
+    );
     for c in chunks {
-        if conn.is_closing() {
+        if d.is_closing() {
             break;
         }
-        conn.feed(c, &mut cx);
-        conn.process(&echo, &mut cx);
-        let n = conn.output().len();
-        out.extend_from_slice(conn.output());
-        conn.consume(n);
-        conn.release_idle(&mut cx.pool);
+        d.feed(c);
     }
-    (strip_interim(&out), conn.is_closing())
+    (strip_interim(&d.out), d.is_closing())
 }
 
 /// Removes `100 Continue` interim responses: whether one is sent depends, by design, on whether
@@ -582,36 +574,22 @@ fn responses(mut out: &[u8]) -> Vec<(u16, Vec<u8>)> {
 /// connection is released nothing is in flight and no completion cell is alive.
 pub fn deferred(control: &[u8], stream: &[u8]) {
     HANDLES.with(|h| h.borrow_mut().clear());
-    let mut cx = Context::new(&Limits {
-        max_body_bytes: 1 << 16,
-        write_high_water: 1024,
-        ..Limits::default()
-    });
-    cx.date.refresh(0);
-    let mut conn = Conn::new();
-    let mut out = Vec::new();
-    let mut done = Vec::new();
+    let mut d = Driver::with_limits(
+        deferring,
+        &Limits {
+            max_body_bytes: 1 << 16,
+            write_high_water: 1024,
+            ..Limits::default()
+        },
+    );
     let mut ctl = control.iter().copied().cycle().take(control.len() * 4);
-    let drain = |conn: &mut Conn, cx: &mut Context, out: &mut Vec<u8>, done: &mut Vec<_>| {
-        cx.take_completions(done);
-        for d in done.drain(..) {
-            let strela::defer::Done { seq, reply, .. } = d;
-            conn.complete(seq, reply, cx);
-        }
-        if conn.mid_request() && !conn.is_closing() {
-            conn.process(&deferring, cx); // what the worker does after completions
-        }
-        let n = conn.output().len();
-        out.extend_from_slice(conn.output());
-        conn.consume(n);
-    };
     let mut at = 0;
     while at < stream.len() {
         let step = 1 + ctl.next().unwrap_or(255) as usize;
         let end = (at + step).min(stream.len());
-        if !conn.is_closing() {
-            conn.feed(&stream[at..end], &mut cx);
-            conn.process(&deferring, &mut cx);
+        if !d.is_closing() {
+            d.push(&stream[at..end]);
+            d.process();
         }
         at = end;
         // Complete or drop some handles, in a chosen order.
@@ -623,34 +601,35 @@ pub fn deferred(control: &[u8], stream: &[u8]) {
                     break;
                 }
                 let pick = ctl.next().unwrap_or(0) as usize % h.len();
-                let (id, d) = h.remove(pick);
+                let (id, handle) = h.remove(pick);
                 if ctl.next().unwrap_or(1) % 8 == 0 {
-                    drop(d); // answers 500
+                    drop(handle); // answers 500
                 } else {
-                    d.complete(strela::Reply::ok().body(format!("r{id}")));
+                    handle.complete(strela::Reply::ok().body(format!("r{id}")));
                 }
             }
         });
-        drain(&mut conn, &mut cx, &mut out, &mut done);
+        d.deliver(); // what the worker does after completions (and after a write)
     }
     // Complete the rest, last first; requests held back by the high-water mark are answered
     // once the output is taken (as the worker does after a write), and may defer in turn.
     loop {
         let next = HANDLES.with(|h| h.borrow_mut().pop());
-        let written = out.len();
+        let written = d.out.len();
         match next {
-            Some((id, d)) => d.complete(strela::Reply::ok().body(format!("r{id}"))),
-            None if conn.mid_request() && !conn.is_closing() => {}
+            Some((id, handle)) => handle.complete(strela::Reply::ok().body(format!("r{id}"))),
+            None if d.conn.mid_request() && !d.is_closing() => {}
             None => break,
         }
-        drain(&mut conn, &mut cx, &mut out, &mut done);
+        d.deliver();
         let idle = HANDLES.with(|h| h.borrow().is_empty());
-        if out.len() == written && idle {
+        if d.out.len() == written && idle {
             break; // an incomplete request at the end of the stream: nothing more will come
         }
     }
-    drain(&mut conn, &mut cx, &mut out, &mut done);
-    assert!(!conn.has_pending(), "every deferred answer was delivered");
+    d.deliver();
+    assert!(!d.conn.has_pending(), "every deferred answer was delivered");
+    let out = std::mem::take(&mut d.out);
     let mut last = 0;
     for (status, body) in responses(&out) {
         if let Some(id) = body.strip_prefix(b"r") {
@@ -664,8 +643,9 @@ pub fn deferred(control: &[u8], stream: &[u8]) {
             );
         }
     }
-    conn.release_all(&mut cx);
-    assert_eq!(cx.deferred, 0, "nothing in flight after release");
-    drop(conn);
-    assert_eq!(cx.inbox.live(), 0, "no completion cell alive");
+    d.close();
+    assert_eq!(d.svc.deferred, 0, "nothing in flight after release");
+    let inbox = d.svc.inbox.clone();
+    drop(d);
+    assert_eq!(inbox.live(), 0, "no completion cell alive");
 }

@@ -2,7 +2,7 @@
 // in their global allocator).
 use criterion::{Criterion, Throughput};
 use std::hint::black_box;
-use strela::pool::BufPool;
+use strela::proto::pool::BufPool;
 
 fn pool_bench(c: &mut Criterion, allocator: &str) {
     let mut g = c.benchmark_group(format!("pool/{allocator}"));

@@ -18,7 +18,7 @@
 //! is overwritten before it is read) and the request body is that contiguous slice: no copy out
 //! of the read buffer, no allocation.
 
-use crate::error::RequestError;
+use crate::proto::error::RequestError;
 
 const MAX_SIZE_DIGITS: u8 = 16;
 const MAX_TRAILER_BYTES: u32 = 8 * 1024;

@@ -1,230 +1,129 @@
-//! The sans-IO connection: bytes in → requests → response bytes out. No sockets, no threads.
+//! The sans-IO connection: bytes in → complete requests out; answers in → bytes to write out.
+//! No sockets, no threads, no clocks, no handlers.
 //!
-//! The worker (or a test, bench or fuzzer) moves bytes: it asks [`Conn::read_buf`] for room, reads
-//! into it, calls [`Conn::process`], writes [`Conn::output`] and reports what was written with
-//! [`Conn::consume`]. `process` answers every complete request in the buffer (pipelining), in
-//! order, appending all responses of the batch to one write buffer.
+//! The caller moves bytes: it asks [`Conn::read_buf`] for room, reads into it, then calls
+//! [`Conn::next`] until it says [`Next::Wait`]. Each [`Next::Request`] is a complete request
+//! (head, body, fields) together with the buffer its answer goes into; the caller answers it —
+//! through `crate::service`, which runs the handler — and reports how with
+//! [`Conn::answered`] or [`Conn::deferred`]. Requests the core refuses by itself (a byte that
+//! breaks the grammar, a limit) are answered here and come back as [`Next::Refused`], so the
+//! caller can log them. Pipelined requests come one after another from the same read; all
+//! answers of a batch go into one write buffer ([`Conn::output`], [`Conn::consume`]).
 //!
-//! A partial head is handled without quadratic work: the first attempt parses the buffer; once
-//! that says "partial", later reads only judge their own new bytes, resuming the grammar from
-//! the saved cursor (so a byte that cannot belong to a request is refused the moment it
-//! arrives), and the full parse runs again only once the head is complete.
+//! The read state is explicit (an enum, `Reading`): before a request, in a partial head (with the
+//! grammar's resumable cursor, so a trickled head costs O(n) and each byte is judged when it
+//! arrives), waiting for a body, or closed.
 //!
 //! Buffers come from the worker's [`BufPool`] and go back as soon as the connection is idle: an
-//! idle keep-alive connection holds no buffer. `Conn` is 80 bytes.
+//! idle keep-alive connection holds no buffer, and one waiting mid-request keeps only its
+//! leftover bytes. `Conn` is 80 bytes.
 //!
-//! Deferred responses keep the order: once a handler defers, the connection holds a queue of
-//! slots — waiting for a completion, or responses already encoded behind it — and output moves
-//! to the write buffer strictly in request order as the front slots resolve. The queue (and a
-//! chunked decoder in progress) lives in a box allocated the first time a connection needs it.
+//! Answers given later keep the order: a request answered later leaves a `P` (the caller's
+//! bookkeeping for it) in a queue of slots, answers encoded behind it wait in `Ready` slots, and
+//! output moves to the write buffer strictly in request order as the front slots resolve
+//! ([`Conn::resolve`]). The queue (and a chunked decoder in progress) lives in a box allocated
+//! the first time a connection needs it.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
-use std::time::Instant;
+use std::collections::VecDeque;
 
-use crate::date::DateCache;
-use crate::defer::{Cell, Done, Inbox, Reply};
-use crate::error::RequestError;
-use crate::handler::{Handler, Refusal};
-use crate::limits::Limits;
-use crate::metrics::status_class;
-use crate::pool::BufPool;
 use crate::proto::body::{self, ChunkedDecoder, Progress};
-use crate::proto::encode::{DeferSite, Response};
+use crate::proto::date::DateCache;
+use crate::proto::error::RequestError;
+use crate::proto::fields::{reason, status_class};
 use crate::proto::grammar::Scan;
-use crate::proto::head::{
-    self, Cursor, HeaderScratch, Method, Parsed, Request, RequestMeta, Version,
-};
+use crate::proto::head::{self, Cursor, Head, HeaderScratch, HeaderSpan, Parsed};
+use crate::proto::limits::Limits;
+use crate::proto::pool::BufPool;
+use crate::proto::stats::{Counter, Stats};
 
-/// Per-worker state the protocol core needs: limits, the date block, the buffer pool and scratch
-/// space reused by every request. One per worker; never shared between threads.
+/// Per-worker state the protocol core needs: limits, the date block, the buffer pool, counters
+/// and scratch space reused by every request. One per worker; never shared between threads.
+#[derive(Debug)]
 pub struct Context {
     /// Limits applied to every connection (already normalized).
     pub limits: Limits,
-    /// The `Server`/`Date` block; refresh it from the event loop.
+    /// The `Server`/`Date` block; refresh it from the event loop with the current second.
     pub date: DateCache,
     /// The worker's buffer pool.
     pub pool: BufPool,
     /// Counters of what this worker's connections did.
     pub stats: Stats,
-    /// Facts for the next request: the worker sets `received` once per event-loop turn and
-    /// `peer` before processing each connection; `id` is advanced per request.
-    pub meta: RequestMeta,
-    /// The server is shutting down: responses carry `Connection: close`.
+    /// The server is shutting down: answers carry `Connection: close`.
     pub draining: bool,
-    /// Where completed deferred replies arrive for this worker.
-    pub inbox: Arc<Inbox>,
-    /// The token of the connection being processed (the worker sets it, like `meta.peer`);
-    /// deferred handles carry it back.
-    pub token: u64,
-    /// Deferred requests in flight on this worker (bounded by `Limits::max_deferred`).
-    pub deferred: usize,
-    deadlines: BinaryHeap<Reverse<(Instant, u64, u32)>>,
     scratch: Box<HeaderScratch>,
-    resp_body: Vec<u8>,
+    /// Scratch for response bodies written in place (see `service::response`).
+    pub(crate) body_scratch: Vec<u8>,
 }
 
-/// Plain per-worker counters (no atomics: one thread owns them).
-#[derive(Debug, Default, Clone)]
-pub struct Stats {
-    /// Requests answered by a handler.
-    pub requests: u64,
-    /// Requests refused by the protocol core (4xx/5xx before any handler ran).
-    pub rejected: u64,
-    /// Handlers that panicked (each answered 500, connection closed, worker unharmed).
-    pub panics: u64,
-    /// Connections closed by a timeout (header, idle or write).
-    pub timeouts: u64,
-    /// Times a head was parsed from its first byte (complete or not): shows that a trickled head is not
-    /// re-parsed on every read.
-    pub head_parses: u64,
-    /// Requests whose handler deferred the response.
-    pub deferred: u64,
-    /// Deferred requests answered `504` because their deadline passed.
-    pub deferred_expired: u64,
-    /// Deferrals refused with `503` because `Limits::max_deferred` were in flight.
-    pub deferred_refused: u64,
-    /// Deferred requests cancelled because their connection closed first.
-    pub deferred_cancelled: u64,
-    /// Responses written, by status class (1xx … 5xx).
-    pub status: [u64; 5],
-    /// Requests refused by the core, by [`RequestError::index`].
-    pub errors: [u64; 9],
-    /// Connections closed by a timeout: header, idle, write, body rate (the worker counts
-    /// these).
-    pub timeouts_by_kind: [u64; 4],
-    /// Connections accepted (the worker counts these).
-    pub accepted: u64,
-    /// Connections closed (the worker counts these).
-    pub closed: u64,
-    /// Bytes read from clients (the worker counts these).
-    pub bytes_in: u64,
-    /// Bytes written to clients (the worker counts these).
-    pub bytes_out: u64,
-    /// Time from reading a batch's bytes to its responses being ready, per request.
-    pub latency: crate::metrics::Latency,
-}
+/// Body scratch kept between responses; a larger one (after one big response) is freed.
+const BODY_SCRATCH_KEEP: usize = 64 * 1024;
 
 impl Context {
-    /// A context for `limits`, with the date rendered for now, and an inbox nobody is woken
-    /// for (sans-IO users poll it with [`Context::take_completions`]).
-    pub fn new(limits: &Limits) -> Self {
-        Context::with_inbox(limits, Arc::new(Inbox::new(|| {})))
-    }
-
-    /// A context whose deferred completions arrive in `inbox`.
-    pub fn with_inbox(limits: &Limits, inbox: Arc<Inbox>) -> Self {
+    /// A context for `limits` (normalized here), with the date block for `unix_secs`.
+    pub fn new(limits: &Limits, unix_secs: u64) -> Self {
         let limits = limits.normalized();
         Context {
-            inbox,
-            token: 0,
-            deferred: 0,
-            deadlines: BinaryHeap::new(),
             pool: BufPool::new(limits.buffer_size, limits.pooled_buffers),
             limits,
-            date: DateCache::now(),
+            date: DateCache::new(unix_secs),
             stats: Stats::default(),
-            meta: RequestMeta::default(),
             draining: false,
             scratch: Box::default(),
-            resp_body: Vec::with_capacity(1024),
+            body_scratch: Vec::with_capacity(1024),
         }
     }
 
     /// Gives back what the body scratch took for one large response.
-    #[cold]
-    fn shrink_scratch(&mut self) {
-        self.resp_body = Vec::with_capacity(1024);
+    #[inline]
+    pub(crate) fn trim_scratch(&mut self) {
+        if self.body_scratch.capacity() > BODY_SCRATCH_KEEP {
+            self.body_scratch = Vec::with_capacity(1024);
+        }
     }
 
     /// Bytes the worker's scratch buffers hold now (they shrink back after a large response).
     pub fn scratch_bytes(&self) -> usize {
-        self.resp_body.capacity()
-    }
-
-    /// Moves the completed deferred replies waiting in the inbox into `out`.
-    pub fn take_completions(&self, out: &mut Vec<Done>) {
-        self.inbox.take(out);
-    }
-
-    /// The earliest deadline of a deferred request still remembered (it may have been answered
-    /// since: [`Conn::expire_deferred`] then does nothing).
-    pub fn next_deadline(&self) -> Option<Instant> {
-        self.deadlines.peek().map(|Reverse((at, _, _))| *at)
-    }
-
-    /// Forgets remembered deadlines of requests answered since, once they outnumber the
-    /// requests still in flight (keeps the heap at O(in flight); amortised O(1) per request).
-    /// `waiting(token, seq)` says whether a request still waits.
-    pub fn prune_deadlines(&mut self, mut waiting: impl FnMut(u64, u32) -> bool) {
-        if self.deadlines.len() > 2 * self.deferred + 1024 {
-            self.deadlines
-                .retain(|Reverse((_, token, seq))| waiting(*token, *seq));
-        }
-    }
-
-    /// Pops one deferred request whose deadline is at or before `now`: `(token, seq)`.
-    pub fn pop_expired(&mut self, now: Instant) -> Option<(u64, u32)> {
-        match self.deadlines.peek() {
-            Some(Reverse((at, _, _))) if *at <= now => {
-                let Reverse((_, token, seq)) = self.deadlines.pop()?;
-                Some((token, seq))
-            }
-            _ => None,
-        }
+        self.body_scratch.capacity()
     }
 }
 
-/// Body scratch kept between responses; a larger one (after one big response) is freed.
-const RESP_SCRATCH_KEEP: usize = 64 * 1024;
-
-/// Most responses a connection keeps queued behind an unfinished deferred one; beyond it the
-/// connection stops reading until the front resolves.
+/// Most answers a connection keeps queued behind an unfinished one; beyond it the connection
+/// stops reading until the front resolves.
 const MAX_SLOTS: usize = 128;
 
-/// A response position behind (or at) the first unfinished deferred response.
-enum Slot {
-    /// Waiting for a completion.
-    Waiting(Waiting),
-    /// Encoded, waiting for the responses before it.
+/// A response position behind (or at) the first request answered later.
+#[derive(Debug)]
+enum Slot<P> {
+    /// Waiting for its answer: request `seq`, with the caller's bookkeeping.
+    Waiting(u32, P),
+    /// Encoded, waiting for the answers before it.
     Ready(Vec<u8>),
 }
 
-struct Waiting {
-    seq: u32,
-    received: Instant,
-    cell: Arc<Cell>,
-    keep_alive: bool,
-    head_only: bool,
-    version: Version,
-}
-
 /// Connection state most connections never need, boxed once when first needed.
-#[derive(Default)]
-struct Extra {
+#[derive(Debug)]
+struct Extra<P> {
     /// A chunked body in progress across reads.
     chunked: Option<ChunkedDecoder>,
-    /// Responses in order from the first unfinished deferred one; empty when none is waiting.
-    slots: VecDeque<Slot>,
+    /// Answers in order from the first unfinished one; empty when none is waiting.
+    slots: VecDeque<Slot<P>>,
 }
 
-impl std::fmt::Debug for Extra {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Extra")
-            .field("chunked", &self.chunked.is_some())
-            .field("slots", &self.slots.len())
-            .finish()
+impl<P> Default for Extra<P> {
+    fn default() -> Self {
+        Extra {
+            chunked: None,
+            slots: VecDeque::new(),
+        }
     }
 }
 
-/// Where the next response goes: behind the queued ones if a deferred response is waiting,
-/// otherwise straight into the write buffer.
+/// Where the next answer goes: behind the queued ones if one is waiting, otherwise straight
+/// into the write buffer.
 #[inline]
-fn out_buf<'b>(
+fn out_buf<'b, P>(
     wbuf: &'b mut Vec<u8>,
-    extra: &'b mut Option<Box<Extra>>,
+    extra: &'b mut Option<Box<Extra<P>>>,
     pool: &mut BufPool,
 ) -> &'b mut Vec<u8> {
     match extra {
@@ -246,12 +145,43 @@ fn out_buf<'b>(
     }
 }
 
+/// The connection's read state (8 bytes: the cursor's fields sit beside the tag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// Between requests: the next byte starts a request line.
+    Head,
+    /// In a partial head; the grammar resumes from this cursor.
+    PartialHead {
+        pos: u32,
+        state: u8,
+        fields: u8,
+        bits: u8,
+    },
+    /// A complete head waits for its body: this many bytes (head included) are needed.
+    Body(u32),
+    /// A request of this many bytes was handed out and its answer is not reported yet.
+    Answering(u32),
+    /// Nothing more is read: the connection closes once its output is written.
+    Closed,
+}
+
+impl Reading {
+    #[inline]
+    fn partial(c: Cursor) -> Reading {
+        Reading::PartialHead {
+            pos: c.pos,
+            state: c.state,
+            fields: c.fields,
+            bits: c.bits,
+        }
+    }
+}
+
+const C_EOF: u8 = 1; // the peer closed its sending side
+const C_CONTINUED: u8 = 2; // "100 Continue" was sent for the request in progress
+
 /// The first line of the HTTP/2 connection preface (RFC 9113 §3.4).
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
-
-const C_CLOSE: u8 = 1; // answer nothing more; close once the output is written
-const C_EOF: u8 = 2; // the peer closed its sending side
-const C_CONTINUED: u8 = 4; // "100 Continue" was sent for the request in progress
 
 /// Length of an empty line (`CRLF` or bare `LF`) at the start of `b`, if there is one.
 #[cold]
@@ -263,40 +193,104 @@ fn skip_empty_line(b: &[u8]) -> Option<usize> {
     }
 }
 
-/// One HTTP/1.1 connection's protocol state and buffers.
-#[derive(Debug, Default)]
-pub struct Conn {
+/// A complete request, handed out by [`Conn::next`], with everything its answer needs. The
+/// caller reports how it answered with [`Conn::answered`] or [`Conn::deferred`].
+#[derive(Debug)]
+pub struct Incoming<'c> {
+    /// The head followed by its body (a chunked body already decoded in place).
+    pub bytes: &'c [u8],
+    /// The parsed head (its `content_length` is the body's length).
+    pub head: Head,
+    /// The head's fields.
+    pub spans: &'c [HeaderSpan],
+    /// Where the answer goes.
+    pub out: &'c mut Vec<u8>,
+    /// Scratch for a body written in place.
+    pub body_scratch: &'c mut Vec<u8>,
+    /// The `Server`/`Date` block.
+    pub date: &'c DateCache,
+    /// The limits in force.
+    pub limits: &'c Limits,
+    /// This request's sequence number on the connection.
+    pub seq: u32,
+    /// The server is shutting down (the answer closes the connection).
+    pub draining: bool,
+}
+
+/// A request the core answered itself, as [`Conn::next`] reports it.
+#[derive(Debug, Clone, Copy)]
+pub struct Refused<'c> {
+    /// The status sent.
+    pub status: u16,
+    /// Why, as a stable name (a [`RequestError`] name, `timeout`, `slow_body`, `panic`).
+    pub reason: &'static str,
+    /// The request line as received (possibly partial, possibly not text), at most 256 bytes.
+    pub line: &'c [u8],
+    /// Body bytes of the answer.
+    pub bytes: u64,
+}
+
+/// What [`Conn::next`] found.
+#[derive(Debug)]
+pub enum Next<'c> {
+    /// A complete request to answer.
+    Request(Incoming<'c>),
+    /// A request the core refused and answered; nothing after it is read.
+    Refused(Refused<'c>),
+    /// Nothing to do until more bytes arrive, the output drains, or queued answers resolve.
+    Wait,
+}
+
+/// The request line at the start of `buf` (bytes up to the first CR or LF, at most 256).
+pub fn request_line(buf: &[u8]) -> &[u8] {
+    let b = &buf[..buf.len().min(256)];
+    let end = memchr::memchr2(b'\r', b'\n', b).unwrap_or(b.len());
+    &b[..end]
+}
+
+/// One HTTP/1.1 connection's protocol state and buffers. `P` is the caller's bookkeeping for a
+/// request answered later.
+#[derive(Debug)]
+pub struct Conn<P = ()> {
     rbuf: Vec<u8>,
     wbuf: Vec<u8>,
     /// Start of the unparsed bytes in `rbuf`.
     rpos: u32,
-    /// When non-zero: a partial head starts at `rpos` and its first `scan` bytes were judged
-    /// valid; the grammar's state there is in `scan_state`, `scan_fields`, `scan_bits`.
-    scan: u32,
-    scan_state: u8,
-    scan_fields: u8,
-    scan_bits: u8,
-    /// When non-zero: a complete head at `rpos` waits for its body; this many bytes are needed.
-    need: u32,
     /// Bytes of `wbuf` already written.
     wpos: u32,
+    reading: Reading,
     flags: u8,
-    /// Sequence number of the next deferred request on this connection.
+    /// Sequence number of the next request on this connection.
     seq: u32,
-    /// Rarely needed state: a chunked decoder in progress, queued deferred responses.
-    extra: Option<Box<Extra>>,
+    /// Rarely needed state: a chunked decoder in progress, queued answers.
+    extra: Option<Box<Extra<P>>>,
 }
 
-const _: () = assert!(std::mem::size_of::<Conn>() <= 80);
+const _: () = assert!(std::mem::size_of::<Conn<()>>() <= 80);
 
-impl Conn {
+impl<P> Default for Conn<P> {
+    fn default() -> Self {
+        Conn {
+            rbuf: Vec::new(),
+            wbuf: Vec::new(),
+            rpos: 0,
+            wpos: 0,
+            reading: Reading::Head,
+            flags: 0,
+            seq: 0,
+            extra: None,
+        }
+    }
+}
+
+impl<P> Conn<P> {
     /// A new connection with no buffers.
     pub fn new() -> Self {
         Conn::default()
     }
 
     /// The read buffer with spare room at its end: read into its spare capacity, then call
-    /// [`Conn::process`]. Takes a buffer from the pool if the connection holds none.
+    /// [`Conn::next`]. Takes a buffer from the pool if the connection holds none.
     #[inline]
     pub fn read_buf(&mut self, cx: &mut Context) -> &mut Vec<u8> {
         if self.rbuf.capacity() == 0 {
@@ -305,6 +299,12 @@ impl Conn {
             self.make_room(&mut cx.pool);
         }
         &mut self.rbuf
+    }
+
+    /// Appends `data` to the read buffer (for tests, benches and fuzzers that have no socket).
+    pub fn feed(&mut self, data: &[u8], cx: &mut Context) {
+        let buf = self.read_buf(cx);
+        buf.extend_from_slice(data);
     }
 
     /// A connection waiting for the rest of a request keeps only the bytes it sent: the
@@ -328,29 +328,9 @@ impl Conn {
         self.rpos = 0;
     }
 
-    /// Where the scan of the partial head at `rpos` stopped.
-    #[inline]
-    fn cursor(&self) -> Cursor {
-        Cursor {
-            pos: self.scan,
-            state: self.scan_state,
-            fields: self.scan_fields,
-            bits: self.scan_bits,
-        }
-    }
-
-    #[inline]
-    fn save_cursor(&mut self, c: Cursor) {
-        debug_assert!(c.pos != 0, "a partial scan judged at least one byte");
-        self.scan = c.pos;
-        self.scan_state = c.state;
-        self.scan_fields = c.fields;
-        self.scan_bits = c.bits;
-    }
-
     /// Compacts unparsed bytes to the front, or grows the buffer when they already fill it; a
     /// small leftover buffer ([`Conn::shrink_partial`]) is first swapped for a pooled one.
-    /// Growth is bounded: `process` refuses heads and bodies beyond the limits first.
+    /// Growth is bounded: `next` refuses heads and bodies beyond the limits first.
     #[cold]
     fn make_room(&mut self, pool: &mut BufPool) {
         if self.rbuf.capacity() < pool.buf_size() {
@@ -369,81 +349,81 @@ impl Conn {
         }
     }
 
-    /// Appends `data` to the read buffer (for tests, benches and fuzzers that have no socket).
-    pub fn feed(&mut self, data: &[u8], cx: &mut Context) {
-        let buf = self.read_buf(cx);
-        buf.extend_from_slice(data);
-    }
-
-    /// Parses and answers every complete request in the read buffer. Returns how many requests
-    /// were answered (errors included). Stops at the first request that closes the connection.
-    pub fn process<H: Handler + ?Sized>(&mut self, handler: &H, cx: &mut Context) -> usize {
-        let mut answered = 0;
-        let mut finished = 0u64;
+    /// The next complete request in the read buffer, a refusal, or [`Next::Wait`].
+    ///
+    /// After a [`Next::Request`] the caller must report the answer ([`Conn::answered`],
+    /// [`Conn::deferred`] or [`Conn::failed`]) before calling `next` again.
+    #[inline]
+    pub fn next<'c>(&'c mut self, cx: &'c mut Context) -> Next<'c> {
+        debug_assert!(
+            !matches!(self.reading, Reading::Answering(_)),
+            "the last request's answer was not reported"
+        );
         loop {
             let len = self.rbuf.len();
             let start = self.rpos as usize;
-            if self.flags & C_CLOSE != 0 {
+            if self.reading == Reading::Closed {
                 self.rpos = len as u32; // nothing after a closing request is read
-                break;
+                return self.idle_wait();
             }
             if start == len || self.queue_full(&cx.limits) {
-                break;
+                return self.idle_wait();
             }
             if self.wbuf.len() - self.wpos as usize >= cx.limits.write_high_water {
                 // Backpressure: a client that pipelines and does not read gets no more answers
                 // queued than the high-water mark; the rest waits, unparsed, until it reads.
-                break;
+                return Next::Wait;
             }
-            // Empty lines before a request line are skipped here, incrementally (RFC 9112 §2.2),
-            // so the blank-line search below never mistakes them for the end of a head.
+            // Empty lines before a request line are skipped here, incrementally (RFC 9112 §2.2).
             // One byte compare on the common path; the skipping itself is cold.
-            if self.scan == 0 && self.need == 0 && matches!(self.rbuf[start], b'\r' | b'\n') {
+            if self.reading == Reading::Head && matches!(self.rbuf[start], b'\r' | b'\n') {
                 match skip_empty_line(&self.rbuf[start..]) {
                     Some(n) => {
                         self.rpos += n as u32;
                         continue;
                     }
-                    None if self.rbuf.len() - start == 1 => break, // a lone CR: the next byte decides
+                    None if len - start == 1 => return Next::Wait, // a lone CR: the next byte decides
                     None => {}
                 }
             }
             let buf = &self.rbuf[start..];
-            if self.need != 0 && buf.len() < self.need as usize {
-                break; // still waiting for the body
-            }
-            if self.scan != 0 {
-                // A partial head: judge only the new bytes, from where the last scan stopped.
-                match head::resume(buf, self.cursor(), &cx.limits) {
-                    Ok(Scan::Partial(c)) => {
-                        self.save_cursor(c);
-                        break;
-                    }
-                    Ok(Scan::Complete(_)) => {}
-                    Err(e) => {
-                        self.reject(e, handler, cx);
-                        answered += 1;
-                        continue;
+            match self.reading {
+                Reading::Body(need) if buf.len() < need as usize => return Next::Wait,
+                Reading::PartialHead {
+                    pos,
+                    state,
+                    fields,
+                    bits,
+                } => {
+                    // Judge only the new bytes, from where the last scan stopped.
+                    let c = Cursor {
+                        pos,
+                        state,
+                        fields,
+                        bits,
+                    };
+                    match head::resume(buf, c, &cx.limits) {
+                        Ok(Scan::Partial(c)) => {
+                            self.reading = Reading::partial(c);
+                            return Next::Wait;
+                        }
+                        Ok(Scan::Complete(_)) => {}
+                        Err(e) => return self.reject(e, cx),
                     }
                 }
+                _ => {}
             }
-            cx.stats.head_parses += 1;
-            let head = match head::parse_head(buf, &mut cx.scratch, &cx.limits) {
+            cx.stats[Counter::HeadParses] += 1;
+            let mut head = match head::parse_head(buf, &mut cx.scratch, &cx.limits) {
                 Ok(Parsed::Complete(h)) => h,
                 Ok(Parsed::Partial(c)) => {
-                    self.save_cursor(c);
-                    break;
+                    self.reading = Reading::partial(c);
+                    return Next::Wait;
                 }
-                Err(e) => {
-                    self.reject(e, handler, cx);
-                    answered += 1;
-                    continue;
-                }
+                Err(e) => return self.reject(e, cx),
             };
-            self.scan = 0;
-            let mut head = head;
-            let head_len = head.head_len as usize;
-            // Bytes the whole message takes in the buffer, and the body's length once decoded.
+            let head_len = head.head_len();
+            // Bytes the whole message takes in the buffer.
             let consumed = if head.is_chunked() {
                 let mut dec = self
                     .extra
@@ -454,145 +434,113 @@ impl Conn {
                     Ok(Progress::Done { encoded, .. }) => head_len + encoded,
                     Ok(Progress::Partial) => {
                         self.extra.get_or_insert_with(Box::default).chunked = Some(dec);
-                        self.need = (buf.len() + 1) as u32; // wait for more bytes
+                        self.reading = Reading::Body((buf.len() + 1) as u32); // more bytes
                         self.send_continue(&head, cx);
-                        break;
+                        return Next::Wait;
                     }
-                    Err(e) => {
-                        self.reject(e, handler, cx);
-                        answered += 1;
-                        continue;
-                    }
+                    Err(e) => return self.reject(e, cx),
                 }
             } else {
-                // Bounded by Limits::max_body_bytes (≤ usize) in parse_head.
-                let total = head_len + head.content_length as usize;
+                // Bounded by Limits::max_body_bytes (below 4 GiB) in parse_head.
+                let total = head_len + head.content_length() as usize;
                 if buf.len() < total {
-                    self.need = total as u32;
+                    self.reading = Reading::Body(total as u32);
                     self.send_continue(&head, cx);
-                    break;
+                    return Next::Wait;
                 }
                 total
             };
             self.flags &= !C_CONTINUED;
-            self.need = 0;
             if head.is_chunked() {
                 // Complete and validated: move the chunks' data together, in the read buffer.
                 let body = &mut self.rbuf[start + head_len..start + consumed];
                 head.content_length = body::decode_in_place(body) as u64;
             }
-            let buf = &self.rbuf[start..];
-            let total = head_len + head.content_length as usize;
-
-            cx.meta.id += 1;
-            let req = Request::new(
-                &buf[..total],
+            let total = head_len + head.content_length() as usize;
+            self.reading = Reading::Answering(consumed as u32);
+            let Context {
+                limits,
+                date,
+                pool,
+                scratch,
+                body_scratch,
+                draining,
+                ..
+            } = cx;
+            return Next::Request(Incoming {
+                bytes: &self.rbuf[start..start + total],
+                spans: head::spans(scratch, &head),
                 head,
-                head::spans(&cx.scratch, &head),
-                &cx.meta,
-            );
-            let head_only = head.method_kind == Method::Head;
-            let site = DeferSite {
-                inbox: &cx.inbox,
-                token: cx.token,
+                out: out_buf(&mut self.wbuf, &mut self.extra, pool),
+                body_scratch,
+                date,
+                limits,
                 seq: self.seq,
-                received: cx.meta.received,
-                timeout: cx.limits.deferred_timeout,
-                room: cx.deferred < cx.limits.max_deferred,
-            };
-            let out = out_buf(&mut self.wbuf, &mut self.extra, &mut cx.pool);
-            let mut res = Response::new(out, &mut cx.resp_body, &cx.date, head_only);
-            res.set_site(&site);
-            // A panicking handler must not take the worker down: its partial response is
-            // dropped and the client gets a 500 and a close. Free on the happy path.
-            let ran = catch_unwind(AssertUnwindSafe(|| handler.call(&req, &mut res)));
-            answered += 1;
-            if ran.is_err() {
-                res.discard();
-                cx.stats.panics += 1;
-                self.refuse(500, "panic", handler, cx);
-                continue;
-            }
-            if let Some(taken) = res.take_deferred() {
-                // Answered later: keep this request's place in the response order.
-                res.discard();
-                let keep_alive = req.keep_alive() && !cx.draining;
-                self.push_waiting(taken, keep_alive, head_only, head.version, cx);
-                self.rpos = (start + consumed) as u32;
-                if !keep_alive {
-                    self.flags |= C_CLOSE;
-                }
-                continue;
-            }
-            if res.defer_refused() {
-                cx.stats.deferred_refused += 1;
-            }
-            let keep_alive = req.keep_alive() && !res.will_close() && !cx.draining;
-            cx.stats.status[status_class(res.status_code())] += 1;
-            res.finish(keep_alive, head.version);
-            if cx.resp_body.capacity() > RESP_SCRATCH_KEEP {
-                cx.shrink_scratch();
-            }
-            cx.stats.requests += 1;
-            finished += 1;
-            self.rpos = (start + consumed) as u32;
-            if !keep_alive {
-                self.flags |= C_CLOSE;
-            }
+                draining: *draining,
+            });
         }
+    }
+
+    /// Nothing more to do now: give back an empty read buffer's positions.
+    #[inline]
+    fn idle_wait(&mut self) -> Next<'static> {
         if self.rpos as usize == self.rbuf.len() {
             self.rbuf.clear();
             self.rpos = 0;
-            self.scan = 0;
+            if self.reading != Reading::Closed {
+                self.reading = Reading::Head;
+            }
         }
-        if finished != 0 {
-            // One clock read per batch; pipelined requests share the observation.
-            let ns = cx.meta.received.elapsed().as_nanos() as u64;
-            cx.stats.latency.observe(ns, finished);
+        Next::Wait
+    }
+
+    /// The request [`Conn::next`] handed out was answered into its `out`; `keep_alive` is
+    /// whether the connection persists after it.
+    #[inline]
+    pub fn answered(&mut self, keep_alive: bool) {
+        if let Reading::Answering(n) = self.reading {
+            self.rpos += n;
         }
-        answered
+        self.seq = self.seq.wrapping_add(1);
+        self.reading = if keep_alive {
+            Reading::Head
+        } else {
+            Reading::Closed
+        };
+    }
+
+    /// The request [`Conn::next`] handed out is answered later: `pending` keeps its place in
+    /// the answer order until [`Conn::resolve`] with its sequence number. Answers to later
+    /// requests queue behind it.
+    #[cold]
+    pub fn deferred(&mut self, pending: P, keep_alive: bool) {
+        let x = self.extra.get_or_insert_with(Box::default);
+        x.slots.push_back(Slot::Waiting(self.seq, pending));
+        self.answered(keep_alive);
+    }
+
+    /// The answer to the request [`Conn::next`] handed out failed (a handler panicked): whatever
+    /// it wrote must already be discarded; answers `status` with a one-line body and closes.
+    #[cold]
+    pub fn failed(&mut self, status: u16, reason: &'static str, cx: &mut Context) -> Refused<'_> {
+        self.reading = Reading::Head;
+        self.refuse(status, reason, cx)
     }
 
     /// `Expect: 100-continue` and the body is still to come: tell the client to send it (once per
     /// request). strela reads every body for its handler, so the answer is always "continue";
     /// a body over the limit was already refused with 413 from its Content-Length.
-    fn send_continue(&mut self, head: &head::Head, cx: &mut Context) {
+    fn send_continue(&mut self, head: &Head, cx: &mut Context) {
         if head.expects_continue() && self.flags & C_CONTINUED == 0 {
             self.flags |= C_CONTINUED;
-            // Behind any response still owed to an earlier request.
+            // Behind any answer still owed to an earlier request.
             out_buf(&mut self.wbuf, &mut self.extra, &mut cx.pool)
                 .extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
         }
     }
 
-    /// Queues a deferred request's place in the response order and remembers its deadline.
-    #[cold]
-    fn push_waiting(
-        &mut self,
-        taken: crate::proto::encode::Taken,
-        keep_alive: bool,
-        head_only: bool,
-        version: Version,
-        cx: &mut Context,
-    ) {
-        let x = self.extra.get_or_insert_with(Box::default);
-        x.slots.push_back(Slot::Waiting(Waiting {
-            seq: self.seq,
-            received: cx.meta.received,
-            cell: taken.cell,
-            keep_alive,
-            head_only,
-            version,
-        }));
-        cx.deadlines
-            .push(Reverse((taken.deadline, cx.token, self.seq)));
-        self.seq = self.seq.wrapping_add(1);
-        cx.deferred += 1;
-        cx.stats.deferred += 1;
-    }
-
-    /// Whether no more requests should be dispatched until queued deferred responses resolve:
-    /// too many slots, or too many response bytes held behind them.
+    /// Whether no more requests should be handed out until queued answers resolve: too many
+    /// slots, or too many answer bytes held behind them.
     #[inline]
     fn queue_full(&self, limits: &Limits) -> bool {
         match &self.extra {
@@ -602,7 +550,7 @@ impl Conn {
                         .iter()
                         .map(|s| match s {
                             Slot::Ready(v) => v.len(),
-                            Slot::Waiting(_) => 0,
+                            Slot::Waiting(..) => 0,
                         })
                         .sum::<usize>()
                         >= limits.write_high_water
@@ -611,31 +559,47 @@ impl Conn {
         }
     }
 
-    /// Answers deferred request `seq` with `reply`. Returns `false`, dropping the reply, when
-    /// that request is not waiting any more (answered already, expired, or cancelled).
-    /// Responses queued behind it move to the output as soon as everything before them is
-    /// answered; a reply that closes the connection cancels the requests after it.
-    pub fn complete(&mut self, seq: u32, reply: Reply, cx: &mut Context) -> bool {
+    /// The bookkeeping of request `seq`, if it still waits for its answer.
+    pub fn waiting(&self, seq: u32) -> Option<&P> {
+        self.extra.as_ref()?.slots.iter().find_map(|s| match s {
+            Slot::Waiting(q, p) if *q == seq => Some(p),
+            _ => None,
+        })
+    }
+
+    /// Whether request `seq` still waits for its answer.
+    pub fn is_waiting(&self, seq: u32) -> bool {
+        self.waiting(seq).is_some()
+    }
+
+    /// Answers request `seq`, which waited: `encode` writes the answer into the buffer it is
+    /// given (the write buffer when it is at the front of the queue) and returns whether the
+    /// connection persists after it. Answers queued behind it move to the output as soon as
+    /// everything before them is answered; if it closes the connection, the requests after it
+    /// are dropped and `cancel` gets their bookkeeping. Returns `false` when `seq` is not
+    /// waiting (answered already, or cancelled).
+    pub fn resolve(
+        &mut self,
+        seq: u32,
+        cx: &mut Context,
+        encode: impl FnOnce(P, &mut Vec<u8>, &DateCache, &mut Vec<u8>) -> bool,
+        mut cancel: impl FnMut(P),
+    ) -> bool {
         let Some(x) = self.extra.as_mut() else {
             return false;
         };
         let Some(i) = x
             .slots
             .iter()
-            .position(|s| matches!(s, Slot::Waiting(w) if w.seq == seq))
+            .position(|s| matches!(s, Slot::Waiting(q, _) if *q == seq))
         else {
             return false;
         };
-        let Slot::Waiting(w) = std::mem::replace(&mut x.slots[i], Slot::Ready(Vec::new())) else {
+        let Slot::Waiting(_, p) = std::mem::replace(&mut x.slots[i], Slot::Ready(Vec::new()))
+        else {
             unreachable!("position() found a Waiting slot");
         };
-        cx.deferred -= 1;
-        cx.stats.requests += 1;
-        cx.stats.status[status_class(reply.status_code())] += 1;
-        let ns = w.received.elapsed().as_nanos() as u64;
-        cx.stats.latency.observe(ns, 1);
-        let keep_alive = w.keep_alive && !reply.will_close() && !cx.draining;
-        {
+        let keep_alive = {
             let out = if i == 0 {
                 if self.wbuf.capacity() == 0 {
                     self.wbuf = cx.pool.get();
@@ -644,27 +608,22 @@ impl Conn {
             } else {
                 match &mut x.slots[i] {
                     Slot::Ready(v) => v,
-                    Slot::Waiting(_) => unreachable!("just replaced"),
+                    Slot::Waiting(..) => unreachable!("just replaced"),
                 }
             };
-            let mut res = Response::new(out, &mut cx.resp_body, &cx.date, w.head_only);
-            res.apply(reply);
-            res.finish(keep_alive, w.version);
-        }
+            encode(p, out, &cx.date, &mut cx.body_scratch)
+        };
+        cx.trim_scratch();
         if !keep_alive {
-            // Nothing after this response will be sent.
+            // Nothing after this answer will be sent.
             for s in x.slots.drain(i + 1..) {
-                if let Slot::Waiting(w) = s {
-                    w.cell.cancel();
-                    cx.deferred -= 1;
-                    cx.stats.deferred_cancelled += 1;
+                if let Slot::Waiting(_, p) = s {
+                    cancel(p);
                 }
             }
             x.chunked = None;
-            self.flags |= C_CLOSE;
+            self.reading = Reading::Closed;
             self.rpos = self.rbuf.len() as u32;
-            self.scan = 0;
-            self.need = 0;
         }
         if i == 0 {
             x.slots.pop_front();
@@ -677,30 +636,7 @@ impl Conn {
         true
     }
 
-    /// Answers deferred request `seq` with `504 Gateway Timeout` (its deadline passed) and sets
-    /// its cancellation flag. Does nothing if it is not waiting.
-    pub fn expire_deferred(&mut self, seq: u32, cx: &mut Context) -> bool {
-        let Some(w) = self.waiting(seq) else {
-            return false;
-        };
-        w.cell.cancel();
-        cx.stats.deferred_expired += 1;
-        self.complete(seq, Reply::plain_status(504), cx)
-    }
-
-    fn waiting(&self, seq: u32) -> Option<&Waiting> {
-        self.extra.as_ref()?.slots.iter().find_map(|s| match s {
-            Slot::Waiting(w) if w.seq == seq => Some(w),
-            _ => None,
-        })
-    }
-
-    /// Whether deferred request `seq` still waits for its completion.
-    pub fn is_waiting(&self, seq: u32) -> bool {
-        self.waiting(seq).is_some()
-    }
-
-    /// Whether a deferred response is owed (responses may be queued behind it).
+    /// Whether an answer is owed to a request answered later (answers may be queued behind it).
     #[inline]
     pub fn has_pending(&self) -> bool {
         self.extra.as_ref().is_some_and(|x| !x.slots.is_empty())
@@ -712,58 +648,37 @@ impl Conn {
         self.flags & C_EOF != 0
     }
 
-    /// Cancels every deferred request still waiting (the connection is going away).
-    fn cancel_pending(&mut self, cx: &mut Context) {
-        if let Some(x) = &mut self.extra {
-            for s in x.slots.drain(..) {
-                if let Slot::Waiting(w) = s {
-                    w.cell.cancel();
-                    cx.deferred -= 1;
-                    cx.stats.deferred_cancelled += 1;
-                }
-            }
-        }
-    }
-
     /// Answers a request the core refused: its status, a one-line body, and close.
     #[cold]
-    fn reject<H: Handler + ?Sized>(&mut self, e: RequestError, handler: &H, cx: &mut Context) {
-        cx.stats.rejected += 1;
+    fn reject(&mut self, e: RequestError, cx: &mut Context) -> Next<'_> {
+        cx.stats[Counter::Rejected] += 1;
         cx.stats.errors[e.index()] += 1;
-        self.refuse(e.status(), e.as_str(), handler, cx);
+        Next::Refused(self.refuse(e.status(), e.as_str(), cx))
     }
 
-    /// Answers `status` for the request at `rpos` without its handler, closes, and tells the
-    /// handler (access logs) and the debug log why.
+    /// Answers `status` for the request at `rpos` without its handler and closes; returns what
+    /// a log needs to record it.
     #[cold]
-    fn refuse<H: Handler + ?Sized>(
-        &mut self,
-        status: u16,
-        reason: &'static str,
-        handler: &H,
-        cx: &mut Context,
-    ) {
+    fn refuse(&mut self, status: u16, reason: &'static str, cx: &mut Context) -> Refused<'_> {
         let start = (self.rpos as usize).min(self.rbuf.len());
         let bytes = if status == 505 && self.rbuf[start..].starts_with(H2_PREFACE) {
             self.goaway_h2(cx)
         } else {
             self.fail(status, cx)
         };
-        let line = Refusal::line_of(&self.rbuf[start..]);
-        log::debug!(
-            "refused peer={} status={status} reason={reason} line={:?}",
-            cx.meta
-                .peer
-                .map_or_else(|| "-".to_string(), |p| p.to_string()),
-            String::from_utf8_lossy(line)
-        );
-        handler.refused(&Refusal {
-            peer: cx.meta.peer,
+        Refused {
             status,
             reason,
-            line,
+            line: request_line(&self.rbuf[start..]),
             bytes,
-        });
+        }
+    }
+
+    /// Answers `408 Request Timeout` and closes: a head did not arrive in time (`reason`
+    /// `timeout`), or a body came in slower than the minimum data rate (`slow_body`).
+    #[cold]
+    pub fn time_out(&mut self, reason: &'static str, cx: &mut Context) -> Refused<'_> {
+        self.refuse(408, reason, cx)
     }
 
     /// A client that speaks HTTP/2 with prior knowledge (`h2load` without `--h1`, `curl
@@ -780,10 +695,7 @@ impl Conn {
             0, 0, 0, 0xd, // HTTP_1_1_REQUIRED
         ];
         out_buf(&mut self.wbuf, &mut self.extra, &mut cx.pool).extend_from_slice(&FRAMES);
-        self.flags |= C_CLOSE;
-        self.rpos = self.rbuf.len() as u32;
-        self.scan = 0;
-        self.need = 0;
+        self.close_reading();
         0
     }
 
@@ -793,21 +705,16 @@ impl Conn {
     fn fail(&mut self, status: u16, cx: &mut Context) -> u64 {
         cx.stats.status[status_class(status)] += 1;
         let out = out_buf(&mut self.wbuf, &mut self.extra, &mut cx.pool);
-        let mut res = Response::new(out, &mut cx.resp_body, &cx.date, false);
-        res.status(status).content_type("text/plain");
-        let body = res.body_writer();
-        body.extend_from_slice(crate::proto::encode::reason(status).as_bytes());
-        body.push(b'\n');
-        let bytes = body.len() as u64;
-        res.finish(false, head::Version::Http11);
-        self.flags |= C_CLOSE;
-        self.rpos = self.rbuf.len() as u32;
-        self.scan = 0;
-        self.need = 0;
+        let body = plain_answer(out, status, &cx.date, b"");
+        self.close_reading();
+        body
+    }
+
+    fn close_reading(&mut self) {
+        self.reading = Reading::Closed;
         if let Some(x) = &mut self.extra {
             x.chunked = None;
         }
-        bytes
     }
 
     /// Response bytes waiting to be written.
@@ -843,7 +750,7 @@ impl Conn {
     /// Whether no more requests will be read: the connection closes once its output is written.
     #[inline]
     pub fn is_closing(&self) -> bool {
-        self.flags & (C_CLOSE | C_EOF) != 0
+        self.reading == Reading::Closed || self.flags & C_EOF != 0
     }
 
     /// Whether the connection is finished: closing and nothing left to write.
@@ -864,25 +771,13 @@ impl Conn {
     /// Whether a request head has started and is not complete yet (the header timeout applies).
     #[inline]
     pub fn reading_head(&self) -> bool {
-        self.mid_request() && self.need == 0
-    }
-
-    /// Answers `408 Request Timeout` and closes (the head did not arrive in time); `handler`
-    /// is told ([`Handler::refused`]).
-    pub fn timeout_response<H: Handler + ?Sized>(&mut self, handler: &H, cx: &mut Context) {
-        self.refuse(408, "timeout", handler, cx);
-    }
-
-    /// Answers `408 Request Timeout` and closes: the body came in slower than the minimum
-    /// data rate. `handler` is told ([`Handler::refused`]).
-    pub fn slow_body_response<H: Handler + ?Sized>(&mut self, handler: &H, cx: &mut Context) {
-        self.refuse(408, "slow_body", handler, cx);
+        self.mid_request() && !matches!(self.reading, Reading::Body(_))
     }
 
     /// Whether a complete head waits for (more of) its body.
     #[inline]
     pub fn reading_body(&self) -> bool {
-        self.mid_request() && self.need != 0
+        self.mid_request() && matches!(self.reading, Reading::Body(_))
     }
 
     /// Bytes of the request in progress received so far (its head and body as buffered).
@@ -892,6 +787,7 @@ impl Conn {
     }
 
     /// Whether bytes of an unfinished request are buffered (mid-head or mid-body).
+    #[inline]
     pub fn mid_request(&self) -> bool {
         (self.rpos as usize) < self.rbuf.len()
     }
@@ -907,19 +803,84 @@ impl Conn {
         }
     }
 
-    /// The connection is being closed: cancels the deferred requests still waiting and gives
-    /// every buffer back to the pool.
-    pub fn release_all(&mut self, cx: &mut Context) {
-        self.cancel_pending(cx);
+    /// The connection is being closed: hands the bookkeeping of every request still waiting to
+    /// `cancel` and gives every buffer back to the pool.
+    pub fn release_all(&mut self, pool: &mut BufPool, mut cancel: impl FnMut(P)) {
+        if let Some(x) = &mut self.extra {
+            for s in x.slots.drain(..) {
+                if let Slot::Waiting(_, p) = s {
+                    cancel(p);
+                }
+            }
+        }
         self.rbuf.clear();
         self.wbuf.clear();
         self.rpos = 0;
         self.wpos = 0;
-        self.release_idle(&mut cx.pool);
+        self.release_idle(pool);
     }
 
     /// Bytes of buffer memory this connection holds (capacity of both buffers).
     pub fn buffer_bytes(&self) -> usize {
         self.rbuf.capacity() + self.wbuf.capacity()
+    }
+}
+
+/// Writes a complete `status` answer with its reason phrase as a one-line `text/plain` body,
+/// the header lines in `extra` (`Name: value\r\n` each), and `Connection: close` to `out`;
+/// returns the body's length. The one place a refusal is rendered (the core's refusals and
+/// timeouts, the worker's overload answer).
+pub fn plain_answer(out: &mut Vec<u8>, status: u16, date: &DateCache, extra: &[u8]) -> u64 {
+    let reason = reason(status);
+    let mut line = [0u8; crate::proto::fields::STATUS_LINE_MAX];
+    let n = crate::proto::fields::render_status_line(status, &mut line);
+    out.extend_from_slice(&line[..n]);
+    out.extend_from_slice(date.block());
+    out.extend_from_slice(extra);
+    out.extend_from_slice(b"Content-Type: text/plain\r\nContent-Length: ");
+    out.extend_from_slice(itoa::Buffer::new().format(reason.len() + 1).as_bytes());
+    out.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
+    out.extend_from_slice(reason.as_bytes());
+    out.push(b'\n');
+    reason.len() as u64 + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_answer_is_a_complete_response() {
+        let mut out = Vec::new();
+        let n = plain_answer(&mut out, 413, &DateCache::new(0), b"");
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(n, "Content Too Large\n".len() as u64);
+        assert!(text.starts_with("HTTP/1.1 413 Content Too Large\r\nServer: strela\r\nDate: "));
+        assert!(
+            text.ends_with("Content-Length: 18\r\nConnection: close\r\n\r\nContent Too Large\n")
+        );
+    }
+
+    #[test]
+    fn the_read_state_follows_the_bytes() {
+        let mut cx = Context::new(&Limits::default(), 0);
+        let mut c: Conn = Conn::new();
+        assert_eq!(c.reading, Reading::Head);
+        c.feed(b"POST / HTTP/1.1\r\nHo", &mut cx);
+        assert!(matches!(c.next(&mut cx), Next::Wait));
+        assert!(matches!(c.reading, Reading::PartialHead { .. }));
+        assert!(c.reading_head() && !c.reading_body());
+        c.feed(b"st: a\r\nContent-Length: 3\r\n\r\nab", &mut cx);
+        assert!(matches!(c.next(&mut cx), Next::Wait));
+        assert!(matches!(c.reading, Reading::Body(_)));
+        assert!(c.reading_body());
+        c.feed(b"c", &mut cx);
+        match c.next(&mut cx) {
+            Next::Request(r) => assert_eq!(r.head.content_length(), 3),
+            other => panic!("{other:?}"),
+        }
+        c.answered(false);
+        assert_eq!(c.reading, Reading::Closed);
+        assert!(matches!(c.next(&mut cx), Next::Wait));
     }
 }

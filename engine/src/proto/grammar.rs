@@ -23,8 +23,8 @@
 //! Limits are positions too: 414 when the target's (`max_uri_bytes` + 1)-th byte arrives, 431
 //! when the head's (`max_head_bytes` + 1)-th byte or the (`max_headers` + 1)-th field does.
 
-use crate::error::RequestError;
-use crate::limits::Limits;
+use crate::proto::error::RequestError;
+use crate::proto::limits::Limits;
 
 // ---- character classes -----------------------------------------------------------------------
 
@@ -185,7 +185,7 @@ pub(crate) fn scan<const RECORD: bool>(
     // Bytes the head may occupy; a byte beyond them (if there is one) makes the head too large.
     let end = buf.len().min(lim.max_head_bytes);
     let over = buf.len() > lim.max_head_bytes;
-    let max_fields = lim.max_headers.min(crate::limits::MAX_HEADERS_CAP) as u8;
+    let max_fields = lim.max_headers.min(crate::proto::limits::MAX_HEADERS_CAP) as u8;
     let mut i = cur.pos as usize;
     let mut st = cur.state;
     let mut nf = cur.fields;
@@ -643,7 +643,7 @@ pub(crate) fn fast(
         _ => return None,
     };
     i += 10;
-    let max_fields = lim.max_headers.min(crate::limits::MAX_HEADERS_CAP);
+    let max_fields = lim.max_headers.min(crate::proto::limits::MAX_HEADERS_CAP);
     let mut nf = 0;
     loop {
         if *b.get(i)? == b'\r' {

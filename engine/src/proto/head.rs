@@ -1,4 +1,5 @@
-//! Request heads into the zero-copy [`Request`] view.
+//! Complete request heads: the parsed [`Head`] and its field spans, which the zero-copy
+//! [`Request`](crate::Request) view reads.
 //!
 //! [`super::grammar`] judges every byte against the RFC grammar and records 16-bit spans
 //! relative to the start of the head; this module then applies the rules that need the whole
@@ -6,12 +7,11 @@
 //! `Expect` — in one pass over the recorded fields. A partial head is resumed from its
 //! [`Cursor`], so a trickled head is scanned once, not re-parsed on every read.
 //!
-//! Sizes (checked at compile time): [`Span`] 4 bytes, [`HeaderSpan`] 8 bytes, [`Head`] 32 bytes,
-//! [`Request`] 80 bytes.
+//! Sizes (checked at compile time): [`Span`] 4 bytes, [`HeaderSpan`] 8 bytes, [`Head`] 32 bytes.
 
-use crate::error::RequestError;
-use crate::limits::{Limits, MAX_HEADERS_CAP};
+use crate::proto::error::RequestError;
 use crate::proto::grammar::{self, Line, Scan};
+use crate::proto::limits::{Limits, MAX_HEADERS_CAP};
 
 pub use crate::proto::grammar::Cursor;
 
@@ -40,7 +40,7 @@ impl Span {
     }
 
     #[inline]
-    fn get(self, buf: &[u8]) -> &[u8] {
+    pub(crate) fn get(self, buf: &[u8]) -> &[u8] {
         &buf[self.off as usize..self.off as usize + self.len as usize]
     }
 }
@@ -74,7 +74,7 @@ pub enum Method {
     Connect,
     /// TRACE
     Trace,
-    /// Any other (extension) method; see [`Request::method`] for its name.
+    /// Any other (extension) method; see [`Request::method`](crate::Request::method) for its name.
     Other,
 }
 
@@ -169,11 +169,16 @@ impl Head {
 const _: () = assert!(std::mem::size_of::<Span>() == 4);
 const _: () = assert!(std::mem::size_of::<HeaderSpan>() == 8);
 const _: () = assert!(std::mem::size_of::<Head>() <= 32);
-const _: () = assert!(std::mem::size_of::<Request<'static>>() <= 80);
 
 /// Per-worker scratch for header spans (one array, reused by every request).
 pub struct HeaderScratch {
     pub(crate) spans: [HeaderSpan; MAX_HEADERS_CAP],
+}
+
+impl std::fmt::Debug for HeaderScratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HeaderScratch")
+    }
 }
 
 impl Default for HeaderScratch {
@@ -181,248 +186,6 @@ impl Default for HeaderScratch {
         HeaderScratch {
             spans: [HeaderSpan::default(); MAX_HEADERS_CAP],
         }
-    }
-}
-
-/// A parsed request: a zero-copy view into the connection's read buffer, valid while the handler
-/// runs. Method, path, query and header names are `&str`; header values and the body are bytes.
-#[derive(Clone, Copy)]
-pub struct Request<'a> {
-    /// The head followed by the body bytes, as received (the body is `buf[head_len..]`).
-    buf: &'a [u8],
-    headers: &'a [HeaderSpan],
-    meta: &'a RequestMeta,
-    route: Option<&'a RouteMatch<'a>>,
-    head: Head,
-}
-
-/// Per-request facts that are not in the bytes: when it arrived, its id, who sent it, its
-/// deadline. Typed fields, no untyped extension map.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestMeta {
-    /// When the worker woke up with this request's bytes (one clock read per event-loop turn,
-    /// shared by every request handled in that turn).
-    pub received: std::time::Instant,
-    /// Server-unique id: worker index in the top 16 bits, a per-worker sequence below.
-    pub id: u64,
-    /// The client's address, when the connection has one.
-    pub peer: Option<std::net::SocketAddr>,
-    /// When the answer is due, if a deadline applies.
-    pub deadline: Option<std::time::Instant>,
-}
-
-impl Default for RequestMeta {
-    fn default() -> Self {
-        RequestMeta {
-            received: std::time::Instant::now(),
-            id: 0,
-            peer: None,
-            deadline: None,
-        }
-    }
-}
-
-/// The route a request matched: its pattern and parameters (views into the path).
-#[derive(Debug, Clone, Copy)]
-pub struct RouteMatch<'a> {
-    /// The matched pattern, e.g. `/users/{id}`.
-    pub pattern: &'a str,
-    /// The parameters.
-    pub params: &'a strela_router::Params<'a, 'a>,
-}
-
-impl<'a> Request<'a> {
-    /// Builds the view over `buf` (which starts at the head) from a parse result.
-    #[inline]
-    pub(crate) fn new(
-        buf: &'a [u8],
-        head: Head,
-        headers: &'a [HeaderSpan],
-        meta: &'a RequestMeta,
-    ) -> Self {
-        debug_assert_eq!(
-            buf.len() as u64,
-            u64::from(head.head_len) + head.content_length
-        );
-        Request {
-            buf,
-            headers,
-            meta,
-            route: None,
-            head,
-        }
-    }
-
-    /// The same request with its route match attached (done by the router).
-    #[inline]
-    pub fn with_route<'b>(&self, route: &'b RouteMatch<'b>) -> Request<'b>
-    where
-        'a: 'b,
-    {
-        Request {
-            buf: self.buf,
-            headers: self.headers,
-            meta: self.meta,
-            route: Some(route),
-            head: self.head,
-        }
-    }
-
-    /// A route parameter by name (`{id}` in `/users/{id}`): a raw view into the path, not
-    /// percent-decoded. `None` outside a routed request or for an unknown name.
-    #[inline]
-    pub fn param(&self, name: &str) -> Option<&'a str> {
-        self.route?.params.get(name)
-    }
-
-    /// The matched route pattern, e.g. `/users/{id}`.
-    pub fn route(&self) -> Option<&'a str> {
-        self.route.map(|r| r.pattern)
-    }
-
-    /// The route parameters, in pattern order.
-    pub fn params(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
-        self.route.into_iter().flat_map(|r| r.params.iter())
-    }
-
-    /// Arrival time, id, peer address and deadline.
-    #[inline]
-    pub fn meta(&self) -> &'a RequestMeta {
-        self.meta
-    }
-
-    /// The client's address.
-    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
-        self.meta.peer
-    }
-
-    /// A route parameter parsed as `T`; a missing or unparsable one is a 400, not a 500.
-    pub fn param_as<T: std::str::FromStr>(&self, name: &str) -> Result<T, crate::error::HttpError> {
-        let v = self.param(name).ok_or_else(|| {
-            crate::error::HttpError::bad_request(format!("missing parameter `{name}`"))
-        })?;
-        v.parse()
-            .map_err(|_| crate::error::HttpError::bad_request(format!("bad parameter `{name}`")))
-    }
-
-    /// The body parsed as JSON; a body that is not JSON (or not this shape) is a 400, and a
-    /// `Content-Type` other than `application/json` (when present) a 415.
-    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, crate::error::HttpError> {
-        if let Some(ct) = self.header("content-type") {
-            let essence = ct.split(|&b| b == b';').next().unwrap_or(b"").trim_ascii();
-            if !essence.eq_ignore_ascii_case(b"application/json") {
-                return Err(crate::error::HttpError::unsupported_media_type());
-            }
-        }
-        serde_json::from_slice(self.body())
-            .map_err(|e| crate::error::HttpError::bad_request(format!("bad JSON body: {e}")))
-    }
-
-    /// The first query parameter called `name`, percent-decoded (and `+` as space) only when it
-    /// needs to be: borrowed when the raw value has no escapes. A key present without `=` gives
-    /// `Some("")`. Invalid escapes or non-UTF-8 results give `None` for that pair.
-    pub fn query_param(&self, name: &str) -> Option<std::borrow::Cow<'a, str>> {
-        crate::query::find(self.query(), name)
-    }
-
-    #[inline]
-    fn str_of(&self, s: Span) -> &'a str {
-        let bytes = s.get(self.buf);
-        debug_assert!(std::str::from_utf8(bytes).is_ok());
-        // SAFETY: every `Span` read through this function (method, path, query, header names)
-        // was recorded by `grammar::scan` over these same bytes, and the grammar admits only
-        // ASCII there (tchar for the method and names, RFC 3986 characters for the target), so
-        // the bytes are valid UTF-8; `buf` is borrowed immutably for 'a, so they are unchanged.
-        unsafe { std::str::from_utf8_unchecked(bytes) }
-    }
-
-    /// The method token, e.g. `"GET"`.
-    #[inline]
-    pub fn method(&self) -> &'a str {
-        self.str_of(self.head.method)
-    }
-
-    /// The decoded method.
-    #[inline]
-    pub fn method_kind(&self) -> Method {
-        self.head.method_kind
-    }
-
-    /// The request target's path, e.g. `"/users/7"` (not percent-decoded): of an absolute-form
-    /// target (`http://host/users/7`) the path part (`/` when it has none), `*` for
-    /// `OPTIONS *`, the authority for CONNECT.
-    #[inline]
-    pub fn path(&self) -> &'a str {
-        self.str_of(self.head.path)
-    }
-
-    /// The raw query after `?` (empty when there is none); not percent-decoded.
-    #[inline]
-    pub fn query(&self) -> &'a str {
-        self.str_of(self.head.query)
-    }
-
-    /// Whether the target had a `?` (possibly with an empty query).
-    pub fn has_query(&self) -> bool {
-        self.head.flags & F_HAS_QUERY != 0
-    }
-
-    /// The HTTP version.
-    #[inline]
-    pub fn version(&self) -> Version {
-        self.head.version
-    }
-
-    /// Whether the connection stays open after this request (keep-alive).
-    #[inline]
-    pub fn keep_alive(&self) -> bool {
-        self.head.flags & F_KEEP_ALIVE != 0
-    }
-
-    /// The first header with this name (ASCII case-insensitive), if any.
-    #[inline]
-    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
-        let name = name.as_bytes();
-        self.headers.iter().find_map(|h| {
-            let n = h.name.get(self.buf);
-            (n.len() == name.len() && n.eq_ignore_ascii_case(name)).then(|| h.value.get(self.buf))
-        })
-    }
-
-    /// All headers, in the order received, as (name, value) pairs.
-    pub fn headers(&self) -> impl ExactSizeIterator<Item = (&'a str, &'a [u8])> + '_ {
-        self.headers
-            .iter()
-            .map(move |h| (self.str_of(h.name), h.value.get(self.buf)))
-    }
-
-    /// Number of header fields.
-    pub fn header_count(&self) -> usize {
-        self.headers.len()
-    }
-
-    /// The request body (empty when there is none). Borrowed from the read buffer, not copied.
-    #[inline]
-    pub fn body(&self) -> &'a [u8] {
-        &self.buf[self.head.head_len as usize..]
-    }
-
-    /// The raw head bytes, request line to the blank line included.
-    pub fn raw_head(&self) -> &'a [u8] {
-        &self.buf[..self.head.head_len as usize]
-    }
-}
-
-impl std::fmt::Debug for Request<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Request")
-            .field("method", &self.method())
-            .field("path", &self.path())
-            .field("query", &self.query())
-            .field("version", &self.version())
-            .field("headers", &self.header_count())
-            .field("body_len", &self.body().len())
-            .finish()
     }
 }
 
@@ -618,24 +381,6 @@ fn finish(
 #[inline]
 pub(crate) fn spans<'s>(scratch: &'s HeaderScratch, head: &Head) -> &'s [HeaderSpan] {
     &scratch.spans[..head.nheaders as usize]
-}
-
-/// A view of a parsed head alone (its body, if any, is not part of it), for callers that parse
-/// heads themselves, such as the C ABI: `buf` and `scratch` are what [`parse_head`] was given.
-pub fn head_view<'a>(
-    buf: &'a [u8],
-    head: &Head,
-    scratch: &'a HeaderScratch,
-    meta: &'a RequestMeta,
-) -> Request<'a> {
-    let mut h = *head;
-    h.content_length = 0;
-    Request::new(
-        &buf[..head.head_len as usize],
-        h,
-        spans(scratch, head),
-        meta,
-    )
 }
 
 /// What the `Transfer-Encoding` fields of a request say, all lines taken as one list.

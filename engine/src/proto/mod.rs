@@ -1,16 +1,28 @@
-//! Sans-IO HTTP/1.1: no sockets, no threads, no clocks. Bytes in, response bytes out.
+//! Sans-IO HTTP/1.1: no sockets, no threads, no clocks, no handlers. Bytes and the current
+//! second go in; requests, decisions and response bytes come out. Everything here imports only
+//! from `proto` (a test in `engine/tests/layers.rs` checks it).
 //!
+//! - [`limits`], [`error`]: what a client may send and the one status each refusal gets.
 //! - [`grammar`]: the request-head grammar, judged byte by byte as the bytes arrive.
-//! - [`head`]: request heads into the zero-copy [`Request`](head::Request) view.
-//! - [`encode`]: the [`Response`](encode::Response) a handler fills and its encoding.
+//! - [`head`]: complete heads: the framing fields, `Host`, `Connection`, `Expect`.
 //! - [`body`]: chunked request bodies (strict, incremental, decoded in place).
-//! - [`conn`]: the connection state machine tying them to pooled buffers.
+//! - [`fields`]: which header names and values may be sent, status lines, status classes.
+//! - [`date`]: the `Date` header, rendered once per second from a given time.
+//! - [`pool`]: the per-worker buffer pool.
+//! - [`stats`]: what a worker counts, with typed indices.
+//! - [`conn`]: the connection state machine tying them together: bytes in, requests out,
+//!   answers in, bytes to write out.
 //!
-//! Nothing here reaches `sys` or the worker: tests, benches and fuzzers drive [`conn::Conn`]
-//! directly.
+//! The handler side (the [`Request`](crate::Request) view, the [`Response`](crate::Response),
+//! dispatch) is in `crate::service`; [`crate::testing`] drives a connection with a handler.
 
 pub mod body;
 pub mod conn;
-pub mod encode;
+pub mod date;
+pub mod error;
+pub mod fields;
 pub mod grammar;
 pub mod head;
+pub mod limits;
+pub mod pool;
+pub mod stats;

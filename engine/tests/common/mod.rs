@@ -6,7 +6,6 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use strela::proto::conn::{Conn, Context};
 use strela::{Handler, Limits, ServerHandle};
 
 /// One parsed response.
@@ -89,43 +88,32 @@ pub fn parse_all(mut buf: &[u8]) -> Vec<Resp> {
     out
 }
 
-/// Drives a sans-IO connection: feeds each chunk in turn, collecting all output.
-pub struct Driver<H: Handler> {
-    pub conn: Conn,
-    pub cx: Context,
-    pub handler: H,
-    pub out: Vec<u8>,
-}
+/// The sans-IO harness (`strela::testing::Driver`), with responses parsed by this file's strict
+/// parser.
+pub struct Driver<H: Handler>(pub strela::testing::Driver<H>);
 
 impl<H: Handler> Driver<H> {
     pub fn new(handler: H) -> Self {
-        Self::with_limits(handler, &Limits::default())
+        Driver(strela::testing::Driver::new(handler))
     }
     pub fn with_limits(handler: H, limits: &Limits) -> Self {
-        let mut cx = Context::new(limits);
-        cx.date.refresh(0);
-        Driver {
-            conn: Conn::new(),
-            cx,
-            handler,
-            out: Vec::new(),
-        }
-    }
-    /// Feeds one chunk, processes, drains output. Returns requests answered.
-    pub fn feed(&mut self, chunk: &[u8]) -> usize {
-        if self.conn.is_closing() {
-            return 0;
-        }
-        self.conn.feed(chunk, &mut self.cx);
-        let n = self.conn.process(&self.handler, &mut self.cx);
-        let o = self.conn.output().len();
-        self.out.extend_from_slice(self.conn.output());
-        self.conn.consume(o);
-        self.conn.release_idle(&mut self.cx.pool);
-        n
+        Driver(strela::testing::Driver::with_limits(handler, limits))
     }
     pub fn responses(&self) -> Vec<Resp> {
-        parse_all(&self.out)
+        parse_all(&self.0.out)
+    }
+}
+
+impl<H: Handler> std::ops::Deref for Driver<H> {
+    type Target = strela::testing::Driver<H>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl<H: Handler> std::ops::DerefMut for Driver<H> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
     }
 }
 

@@ -176,7 +176,7 @@ fn main() -> ExitCode {
         }
     };
     // Every connection is a descriptor: take the hard limit, not the usual 1,024 soft limit.
-    let fds = strela::sys::raise_fd_limit();
+    let fds = strela::raise_fd_limit();
 
     let access = match access_log(&cfg) {
         Ok(a) => a,
@@ -299,7 +299,7 @@ fn reload(
     stopper: &strela::Stopper,
     access: &AtomicBool,
     reopener: &LogReopener,
-    ops: &strela::metrics::Ops,
+    ops: &strela::ops::Ops,
 ) -> Config {
     reopener.reopen();
     let new = match args.config() {

@@ -35,13 +35,15 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::defer::{Done, Inbox};
-use crate::handler::{Handler, Refusal};
-use crate::proto::conn::{Conn, Context};
-use crate::server::Shared;
-use crate::slab::Slab;
+use crate::proto::conn::{plain_answer, Context};
+use crate::proto::stats::{Counter, TimeoutKind};
+use crate::runtime::server::Shared;
+use crate::runtime::slab::Slab;
+use crate::runtime::timer::Wheel;
+use crate::service::defer::{Done, Inbox};
+use crate::service::dispatch::{self, Connection, Origin, Service};
+use crate::service::handler::{Handler, Refusal};
 use crate::sys::{self, Poller, ReadOutcome, Ready};
-use crate::timer::Wheel;
 
 const TOKEN_WAKER: u64 = u64::MAX;
 /// Listener `i` is registered as `TOKEN_LISTENER0 - i` (connection tokens are slab indices,
@@ -50,8 +52,6 @@ const TOKEN_LISTENER0: u64 = u64::MAX - 1;
 const MAX_LISTENERS: u64 = 1024;
 /// How long to wait before retrying accept after running out of descriptors.
 const ACCEPT_BACKOFF_MS: u64 = 50;
-/// The answer to a connection beyond `max_conns_per_worker`.
-const OVERLOADED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nServer: strela\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 /// The event loop wakes at least this often, to advance the timer wheel.
 const TICK_MS: u64 = 250;
 
@@ -69,7 +69,7 @@ struct Entry {
     /// check, `body_mark` the request's buffered bytes at the last one.
     in_body: bool,
     body_mark: u32,
-    conn: Conn,
+    conn: Connection,
 }
 
 const _: () = assert!(std::mem::size_of::<Entry>() <= 128);
@@ -92,6 +92,7 @@ struct State<'h, H: ?Sized> {
     listeners: Vec<OwnedFd>,
     slab: Slab<Entry>,
     cx: Context,
+    svc: Service,
     handler: &'h H,
     accept_paused: bool,
     wheel: Wheel,
@@ -107,6 +108,8 @@ struct State<'h, H: ?Sized> {
     /// Completions taken from the inbox, and connections they touched (reused buffers).
     done: Vec<Done>,
     touched: Vec<u64>,
+    /// Where the answer to a connection beyond the limit is rendered (reused).
+    overload: Vec<u8>,
 }
 
 impl<H: Handler + ?Sized> Worker<H> {
@@ -145,13 +148,14 @@ impl<H: Handler + ?Sized> Worker<H> {
             Arc::new(Inbox::new(move || shared.wakers[id].wake()))
         };
         let mut limits_gen = self.shared.limits_gen.load(Ordering::Acquire);
-        let mut cx = Context::with_inbox(&self.shared.limits(), inbox.clone());
-        cx.meta.id = (self.id as u64) << 48;
+        let cx = Context::new(&self.shared.limits(), sys::coarse_unix_secs());
+        let svc = Service::new(inbox.clone(), self.id as u16);
         let start = Instant::now();
         let mut st = State {
             listeners: self.listeners,
             slab: Slab::default(),
             cx,
+            svc,
             handler: &*self.handler,
             accept_paused: false,
             wheel: Wheel::new(0),
@@ -162,6 +166,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             idle_grace_end: None,
             done: Vec::new(),
             touched: Vec::new(),
+            overload: Vec::new(),
         };
         loop {
             if st.draining.is_none() && self.shared.stop.load(Ordering::Acquire) {
@@ -187,7 +192,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                 TICK_MS
             };
             if let Some(at) = st
-                .cx
+                .svc
                 .next_deadline()
                 .into_iter()
                 .chain(st.idle_grace_end)
@@ -205,7 +210,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             }
             let now = Instant::now();
             st.cx.date.refresh(sys::coarse_unix_secs());
-            st.cx.meta.received = now;
+            st.svc.meta.received = now;
             if st.accept_paused && n == 0 {
                 st.accept_paused = false;
                 st.accept_all(&poller);
@@ -225,7 +230,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                     token => st.on_conn(token, r),
                 }
             }
-            if st.cx.next_deadline().is_some_and(|at| at <= now) {
+            if st.svc.next_deadline().is_some_and(|at| at <= now) {
                 st.expire_deferred(now);
             }
             let tick = now.duration_since(st.start).as_secs();
@@ -245,12 +250,12 @@ impl<H: Handler + ?Sized> Worker<H> {
 
 impl<H: Handler + ?Sized> State<'_, H> {
     /// Copies this worker's figures to its published slot (once per loop turn).
-    fn publish(&self, slot: &crate::metrics::Slot, deferred_live: usize) {
+    fn publish(&self, slot: &crate::ops::Slot, deferred_live: usize) {
         let mut f = slot.0.lock().unwrap_or_else(|e| e.into_inner());
         f.stats.clone_from(&self.cx.stats);
         f.connections = self.slab.len() as u64;
         f.buffers = self.cx.pool.outstanding() as u64;
-        f.deferred = self.cx.deferred as u64;
+        f.deferred = self.svc.deferred as u64;
         f.deferred_live = deferred_live as u64;
     }
 
@@ -269,14 +274,19 @@ impl<H: Handler + ?Sized> State<'_, H> {
             };
             match sys::accept(listener.as_fd()) {
                 Ok(Some((fd, peer))) => {
-                    self.cx.stats.accepted += 1;
+                    self.cx.stats[Counter::Accepted] += 1;
                     if self.slab.len() >= self.cx.limits.max_conns_per_worker {
                         // Over the limit: accept, answer 503 in one best-effort write, close.
                         // (Not accepting would leave clients hanging in the backlog.)
-                        let _ = sys::write(fd.as_fd(), OVERLOADED);
-                        self.cx.stats.rejected += 1;
+                        let mut out = std::mem::take(&mut self.overload);
+                        out.clear();
+                        let bytes =
+                            plain_answer(&mut out, 503, &self.cx.date, b"Retry-After: 1\r\n");
+                        let _ = sys::write(fd.as_fd(), &out);
+                        self.overload = out;
+                        self.cx.stats[Counter::Rejected] += 1;
                         self.cx.stats.status[4] += 1;
-                        self.cx.stats.closed += 1;
+                        self.cx.stats[Counter::Closed] += 1;
                         drop(fd);
                         log::debug!(
                             "refused peer={} status=503 reason=overloaded connections={}",
@@ -288,7 +298,7 @@ impl<H: Handler + ?Sized> State<'_, H> {
                             status: 503,
                             reason: "overloaded",
                             line: b"",
-                            bytes: 0,
+                            bytes,
                         });
                         continue;
                     }
@@ -307,7 +317,7 @@ impl<H: Handler + ?Sized> State<'_, H> {
                         in_head: true,
                         in_body: false,
                         body_mark: 0,
-                        conn: Conn::new(),
+                        conn: Connection::new(),
                     };
                     let token = self.slab.insert(entry);
                     let registered = match self.slab.get_mut(token) {
@@ -344,7 +354,7 @@ impl<H: Handler + ?Sized> State<'_, H> {
             return;
         }
         if r.writable && e.conn.has_output() {
-            if flush(e, &mut self.cx.stats.bytes_out).is_err() {
+            if flush(e, &mut self.cx.stats[Counter::BytesOut]).is_err() {
                 self.close(token);
                 return;
             }
@@ -353,10 +363,12 @@ impl<H: Handler + ?Sized> State<'_, H> {
                 // Requests that arrived while the output was over the high-water mark wait
                 // in the buffer: answer them before reading more.
                 if e.conn.mid_request() {
-                    self.cx.meta.peer = e.peer;
-                    self.cx.token = token;
-                    e.conn.process(self.handler, &mut self.cx);
-                    if flush(e, &mut self.cx.stats.bytes_out).is_err() {
+                    let at = Origin {
+                        token,
+                        peer: e.peer,
+                    };
+                    dispatch::process(&mut e.conn, at, self.handler, &mut self.cx, &mut self.svc);
+                    if flush(e, &mut self.cx.stats[Counter::BytesOut]).is_err() {
                         self.close(token);
                         return;
                     }
@@ -379,7 +391,11 @@ impl<H: Handler + ?Sized> State<'_, H> {
         let Some(e) = self.slab.get_mut(token) else {
             return;
         };
-        let cx = &mut self.cx;
+        let (cx, svc) = (&mut self.cx, &mut self.svc);
+        let at = Origin {
+            token,
+            peer: e.peer,
+        };
         let alive = loop {
             if !e.conn.wants_read(&cx.limits) {
                 e.read_paused = !e.conn.is_closing();
@@ -388,14 +404,12 @@ impl<H: Handler + ?Sized> State<'_, H> {
             let outcome = sys::read(e.fd.as_fd(), e.conn.read_buf(cx));
             match outcome {
                 Ok(ReadOutcome::Data { full, n }) => {
-                    cx.stats.bytes_in += n as u64;
+                    cx.stats[Counter::BytesIn] += n as u64;
                     // Latency is measured from here, per read (not per loop turn, which
                     // would count time queued behind other connections).
-                    cx.meta.received = Instant::now();
-                    cx.meta.peer = e.peer;
-                    cx.token = token;
-                    e.conn.process(self.handler, cx);
-                    if flush(e, &mut cx.stats.bytes_out).is_err() {
+                    svc.meta.received = Instant::now();
+                    dispatch::process(&mut e.conn, at, self.handler, cx, svc);
+                    if flush(e, &mut cx.stats[Counter::BytesOut]).is_err() {
                         break false;
                     }
                     if !full && !peer_closed {
@@ -500,31 +514,26 @@ impl<H: Handler + ?Sized> State<'_, H> {
                     continue;
                 }
             }
-            self.cx.stats.timeouts += 1;
             let kind = if e.in_head {
-                0
+                TimeoutKind::Header
             } else if e.conn.has_output() {
-                2
+                TimeoutKind::Write
             } else if e.in_body {
-                3
+                TimeoutKind::BodyRate
             } else {
-                1
+                TimeoutKind::Idle
             };
-            self.cx.stats.timeouts_by_kind[kind] += 1;
-            let kind_name = ["header", "idle", "write", "body_rate"][kind];
+            self.cx.stats.timeout(kind);
             log::debug!(
-                "timeout peer={} kind={kind_name}",
-                e.peer.map_or_else(|| "-".to_string(), |p| p.to_string())
+                "timeout peer={} kind={}",
+                e.peer.map_or_else(|| "-".to_string(), |p| p.to_string()),
+                kind.as_str()
             );
             if (e.in_head || e.in_body) && e.conn.mid_request() && !e.conn.has_output() {
                 // Best effort: tell a slow client why (one write attempt, then close).
-                self.cx.meta.peer = e.peer;
-                if e.in_body {
-                    e.conn.slow_body_response(self.handler, &mut self.cx);
-                } else {
-                    e.conn.timeout_response(self.handler, &mut self.cx);
-                }
-                let _ = flush(e, &mut self.cx.stats.bytes_out);
+                let reason = if e.in_body { "slow_body" } else { "timeout" };
+                dispatch::time_out(&mut e.conn, reason, e.peer, self.handler, &mut self.cx);
+                let _ = flush(e, &mut self.cx.stats[Counter::BytesOut]);
             }
             self.close(token);
         }
@@ -554,10 +563,10 @@ impl<H: Handler + ?Sized> State<'_, H> {
     /// settles each touched connection once.
     fn take_completions(&mut self) {
         let mut done = std::mem::take(&mut self.done);
-        self.cx.take_completions(&mut done);
+        self.svc.take_completions(&mut done);
         for d in done.drain(..) {
             if let Some(e) = self.slab.get_mut(d.token) {
-                if e.conn.complete(d.seq, d.reply, &mut self.cx) {
+                if dispatch::complete(&mut e.conn, d.seq, d.reply, &mut self.cx, &mut self.svc) {
                     self.touched.push(d.token);
                 }
             }
@@ -565,16 +574,16 @@ impl<H: Handler + ?Sized> State<'_, H> {
         self.done = done;
         self.after_completions();
         let slab = &self.slab;
-        self.cx
+        self.svc
             .prune_deadlines(|token, seq| slab.get(token).is_some_and(|e| e.conn.is_waiting(seq)));
     }
 
     /// Answers `504` for deferred requests whose deadline has passed.
     #[cold]
     fn expire_deferred(&mut self, now: Instant) {
-        while let Some((token, seq)) = self.cx.pop_expired(now) {
+        while let Some((token, seq)) = self.svc.pop_expired(now) {
             if let Some(e) = self.slab.get_mut(token) {
-                if e.conn.expire_deferred(seq, &mut self.cx) {
+                if dispatch::expire(&mut e.conn, seq, &mut self.cx, &mut self.svc) {
                     self.touched.push(token);
                 }
             }
@@ -593,11 +602,13 @@ impl<H: Handler + ?Sized> State<'_, H> {
                 continue;
             };
             if e.conn.mid_request() && !e.conn.is_closing() {
-                self.cx.meta.peer = e.peer;
-                self.cx.token = token;
-                e.conn.process(self.handler, &mut self.cx);
+                let at = Origin {
+                    token,
+                    peer: e.peer,
+                };
+                dispatch::process(&mut e.conn, at, self.handler, &mut self.cx, &mut self.svc);
             }
-            if flush(e, &mut self.cx.stats.bytes_out).is_err() {
+            if flush(e, &mut self.cx.stats[Counter::BytesOut]).is_err() {
                 self.close(token);
                 continue;
             }
@@ -614,8 +625,8 @@ impl<H: Handler + ?Sized> State<'_, H> {
 
     fn close(&mut self, token: u64) {
         if let Some(mut e) = self.slab.remove(token) {
-            self.cx.stats.closed += 1;
-            e.conn.release_all(&mut self.cx);
+            self.cx.stats[Counter::Closed] += 1;
+            dispatch::release(&mut e.conn, &mut self.cx, &mut self.svc);
             drop(e.fd); // closing the fd removes it from the epoll set
         }
     }

@@ -19,9 +19,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Once};
 use std::time::Instant;
 
-use crate::handler::{Handler, Refusal};
-use crate::proto::encode::Response;
-use crate::proto::head::Request;
+use crate::service::handler::{Handler, Refusal};
+use crate::service::request::Request;
+use crate::service::response::Response;
 
 /// Wraps a handler: gets the request and response and the next handler to call (or not).
 pub trait Middleware: Send + Sync + 'static {
@@ -392,7 +392,7 @@ impl Middleware for AccessLog {
             status: res.status_code(),
             bytes: res.body_bytes_ref().len() as u64,
             micros: req.meta().received.elapsed().as_micros() as u64,
-            unix_secs: crate::date::unix_now(),
+            unix_secs: crate::proto::date::unix_now(),
         };
         r.method[..r.method_len as usize].copy_from_slice(&m[..r.method_len as usize]);
         let mut n = t.len().min(TARGET_MAX);
@@ -423,7 +423,7 @@ impl Middleware for AccessLog {
             status: f.status,
             bytes: f.bytes,
             micros: 0,
-            unix_secs: crate::date::unix_now(),
+            unix_secs: crate::proto::date::unix_now(),
         };
         r.target[..r.target_len as usize].copy_from_slice(&f.line[..r.target_len as usize]);
         self.send(r);
@@ -458,7 +458,7 @@ fn format_record(r: &Record, format: LogFormat, line: &mut String) {
             let _ = write!(
                 line,
                 "{host} - - [{}] \"",
-                crate::date::format_clf(r.unix_secs)
+                crate::proto::date::format_clf(r.unix_secs)
             );
             match r.refused {
                 None => {
@@ -668,6 +668,12 @@ fn base64(input: &[u8]) -> Vec<u8> {
         });
     }
     out
+}
+
+impl std::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chain").finish_non_exhaustive()
+    }
 }
 
 #[cfg(test)]

@@ -36,16 +36,6 @@ impl Wheel {
         self.len += 1;
     }
 
-    /// Reminders filed.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether no reminder is filed.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Advances to tick `to`, moving every reminder of the passed slots into `due` (the caller
     /// checks each against its connection's real deadline).
     pub fn advance(&mut self, to: u64, due: &mut Vec<u64>) {
@@ -56,6 +46,13 @@ impl Wheel {
             due.append(slot);
         }
         self.now = self.now.max(to);
+    }
+}
+
+#[cfg(test)]
+impl Wheel {
+    fn is_empty(&self) -> bool {
+        self.len == 0
     }
 }
 

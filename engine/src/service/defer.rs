@@ -8,7 +8,7 @@
 //! in request order. Dropping a handle without completing it answers `500`.
 //!
 //! Each deferred request has a deadline (`Limits::deferred_timeout`, or per route with the
-//! [`Deadline`](crate::middleware::Deadline) middleware). A request that misses it is answered
+//! [`Deadline`](crate::app::middleware::Deadline) middleware). A request that misses it is answered
 //! `504 Gateway Timeout`: the work was accepted but its answer did not come in time, as a proxy
 //! whose upstream is too slow. A worker already holding `Limits::max_deferred` deferred requests
 //! refuses new ones with `503 Service Unavailable` + `Retry-After: 1`: that is overload, and
@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::proto::encode::{is_framing, valid_name, valid_value};
+use crate::proto::fields::{is_framing, reason, valid_name, valid_value};
 
 const PENDING: u8 = 0;
 const CANCELLED: u8 = 1;
@@ -83,7 +83,7 @@ impl Reply {
     /// `status` with its reason phrase as a `text/plain` body (e.g. `500` →
     /// `Internal Server Error\n`).
     pub fn plain_status(status: u16) -> Self {
-        let reason = crate::proto::encode::reason(status);
+        let reason = reason(status);
         let mut body = Vec::with_capacity(reason.len() + 1);
         body.extend_from_slice(reason.as_bytes());
         body.push(b'\n');
@@ -245,6 +245,15 @@ pub(crate) struct Cell {
     token: u64,
     deadline: Instant,
     inbox: Arc<Inbox>,
+}
+
+impl std::fmt::Debug for Cell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cell")
+            .field("seq", &self.seq)
+            .field("token", &self.token)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Cell {

@@ -17,73 +17,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
-use crate::error::RequestError;
-use crate::proto::conn::Stats;
-use crate::proto::encode::Response;
-use crate::proto::head::Request;
+use crate::proto::error::RequestError;
+use crate::proto::fields::{status_class, STATUS_CLASSES};
+use crate::proto::stats::{Stats, TimeoutKind, COUNTERS};
+use crate::service::request::Request;
+use crate::service::response::Response;
 
-/// Upper bounds of the latency histogram buckets, in nanoseconds (the last bucket is `+Inf`).
-pub const LATENCY_BOUNDS_NS: [u64; 16] = [
-    50_000,
-    100_000,
-    250_000,
-    500_000,
-    1_000_000,
-    2_500_000,
-    5_000_000,
-    10_000_000,
-    25_000_000,
-    50_000_000,
-    100_000_000,
-    250_000_000,
-    500_000_000,
-    1_000_000_000,
-    2_500_000_000,
-    5_000_000_000,
-];
-
-/// A latency histogram: counts per bucket (not cumulative; the last is `+Inf`) and the sum.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Latency {
-    /// Observations per bucket of [`LATENCY_BOUNDS_NS`], then `+Inf`.
-    pub buckets: [u64; 17],
-    /// Sum of the observations, in nanoseconds.
-    pub sum_ns: u64,
-}
-
-impl Latency {
-    /// Records `n` observations of `ns` nanoseconds.
-    #[inline]
-    pub fn observe(&mut self, ns: u64, n: u64) {
-        let i = LATENCY_BOUNDS_NS
-            .iter()
-            .position(|&b| ns <= b)
-            .unwrap_or(LATENCY_BOUNDS_NS.len());
-        self.buckets[i] += n;
-        self.sum_ns = self.sum_ns.wrapping_add(ns.saturating_mul(n));
-    }
-
-    /// Observations in total.
-    pub fn count(&self) -> u64 {
-        self.buckets.iter().sum()
-    }
-
-    fn add(&mut self, o: &Latency) {
-        for (a, b) in self.buckets.iter_mut().zip(o.buckets.iter()) {
-            *a += b;
-        }
-        self.sum_ns = self.sum_ns.wrapping_add(o.sum_ns);
-    }
-}
-
-/// Status classes in counter order.
-pub const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
-
-/// The counter slot of a status code (1xx → 0 … 5xx and beyond → 4).
-#[inline]
-pub fn status_class(status: u16) -> usize {
-    ((status / 100) as usize).clamp(1, 5) - 1
-}
+pub use crate::proto::stats::{Latency, LATENCY_BOUNDS_NS};
 
 /// What one worker publishes: the protocol core's counters plus the worker's own.
 #[derive(Debug, Clone, Default)]
@@ -102,30 +42,7 @@ pub struct WorkerFigures {
 
 impl WorkerFigures {
     fn add(&mut self, o: &WorkerFigures) {
-        let (s, t) = (&mut self.stats, &o.stats);
-        s.requests += t.requests;
-        s.rejected += t.rejected;
-        s.panics += t.panics;
-        s.timeouts += t.timeouts;
-        s.head_parses += t.head_parses;
-        s.deferred += t.deferred;
-        s.deferred_expired += t.deferred_expired;
-        s.deferred_refused += t.deferred_refused;
-        s.deferred_cancelled += t.deferred_cancelled;
-        for (a, b) in s.status.iter_mut().zip(t.status.iter()) {
-            *a += b;
-        }
-        for (a, b) in s.errors.iter_mut().zip(t.errors.iter()) {
-            *a += b;
-        }
-        for (a, b) in s.timeouts_by_kind.iter_mut().zip(t.timeouts_by_kind.iter()) {
-            *a += b;
-        }
-        s.accepted += t.accepted;
-        s.closed += t.closed;
-        s.bytes_in += t.bytes_in;
-        s.bytes_out += t.bytes_out;
-        s.latency.add(&t.latency);
+        self.stats.add(&o.stats);
         self.connections += o.connections;
         self.buffers += o.buffers;
         self.deferred += o.deferred;
@@ -358,13 +275,6 @@ impl Ops {
         }
         family(
             &mut o,
-            "strela_handler_panics_total",
-            "counter",
-            "Handlers that panicked (answered 500).",
-        );
-        let _ = writeln!(o, "strela_handler_panics_total {}", t.panics);
-        family(
-            &mut o,
             "strela_request_duration_seconds",
             "histogram",
             "Time from reading a request's bytes to its response being ready (requests read together share the batch's end).",
@@ -398,45 +308,18 @@ impl Ops {
         let _ = writeln!(o, "strela_connections_open {}", s.total.connections);
         family(
             &mut o,
-            "strela_connections_accepted_total",
-            "counter",
-            "Connections accepted.",
-        );
-        let _ = writeln!(o, "strela_connections_accepted_total {}", t.accepted);
-        family(
-            &mut o,
-            "strela_connections_closed_total",
-            "counter",
-            "Connections closed.",
-        );
-        let _ = writeln!(o, "strela_connections_closed_total {}", t.closed);
-        family(
-            &mut o,
             "strela_timeouts_total",
             "counter",
             "Connections closed by a timeout, by kind.",
         );
-        for (i, k) in ["header", "idle", "write", "body_rate"].iter().enumerate() {
+        for k in TimeoutKind::ALL {
             let _ = writeln!(
                 o,
-                "strela_timeouts_total{{kind=\"{k}\"}} {}",
-                t.timeouts_by_kind[i]
+                "strela_timeouts_total{{kind=\"{}\"}} {}",
+                k.as_str(),
+                t.timeouts[k as usize]
             );
         }
-        family(
-            &mut o,
-            "strela_bytes_received_total",
-            "counter",
-            "Bytes read from clients.",
-        );
-        let _ = writeln!(o, "strela_bytes_received_total {}", t.bytes_in);
-        family(
-            &mut o,
-            "strela_bytes_sent_total",
-            "counter",
-            "Bytes written to clients.",
-        );
-        let _ = writeln!(o, "strela_bytes_sent_total {}", t.bytes_out);
         family(
             &mut o,
             "strela_buffers_in_use",
@@ -451,19 +334,19 @@ impl Ops {
             "Deferred requests waiting for their completion.",
         );
         let _ = writeln!(o, "strela_deferred_in_flight {}", s.total.deferred);
-        family(
-            &mut o,
-            "strela_deferred_total",
-            "counter",
-            "Deferred requests, by outcome (started, expired: 504, refused: 503, cancelled).",
-        );
-        for (k, v) in [
-            ("started", t.deferred),
-            ("expired", t.deferred_expired),
-            ("refused", t.deferred_refused),
-            ("cancelled", t.deferred_cancelled),
-        ] {
-            let _ = writeln!(o, "strela_deferred_total{{outcome=\"{k}\"}} {v}");
+        // Every plain counter, from the one table that names them.
+        let mut last = "";
+        for row in COUNTERS {
+            if row.metric != last {
+                family(&mut o, row.metric, "counter", row.help);
+                last = row.metric;
+            }
+            let labels = if row.labels.is_empty() {
+                String::new()
+            } else {
+                format!("{{{}}}", row.labels)
+            };
+            let _ = writeln!(o, "{}{labels} {}", row.metric, t[row.counter]);
         }
         family(
             &mut o,
@@ -503,7 +386,7 @@ impl Ops {
         let lat = &t.latency;
         let count = lat.count();
         let p = crate::sys::process_facts();
-        json!({
+        let mut v = json!({
             "version": env!("CARGO_PKG_VERSION"),
             "commit": env!("BUILD_STRELA_GIT"),
             "process": {
@@ -522,29 +405,34 @@ impl Ops {
             "responses": status,
             "requests_by_route": routes,
             "parse_errors": errors,
-            "handler_panics": t.panics,
+            "timeouts": TimeoutKind::ALL
+                .iter()
+                .map(|k| (k.as_str().to_string(), json!(t.timeouts[*k as usize])))
+                .collect::<serde_json::Map<_, _>>(),
             "latency": {
                 "count": count,
                 "mean_seconds": if count > 0 { lat.sum_ns as f64 / count as f64 / 1e9 } else { 0.0 },
                 "bucket_bounds_seconds": LATENCY_BOUNDS_NS.iter().map(|b| *b as f64 / 1e9).collect::<Vec<_>>(),
                 "buckets": lat.buckets.to_vec(),
             },
-            "connections": {
-                "open": s.total.connections,
-                "accepted": t.accepted,
-                "closed": t.closed,
-            },
-            "timeouts": {"header": t.timeouts_by_kind[0], "idle": t.timeouts_by_kind[1], "write": t.timeouts_by_kind[2], "body_rate": t.timeouts_by_kind[3]},
-            "bytes": {"received": t.bytes_in, "sent": t.bytes_out},
             "buffers_in_use": s.total.buffers,
-            "deferred": {
-                "in_flight": s.total.deferred,
-                "started": t.deferred,
-                "expired": t.deferred_expired,
-                "refused": t.deferred_refused,
-                "cancelled": t.deferred_cancelled,
-            },
-        })
+        });
+        // Every plain counter, from the one table that names them.
+        for row in COUNTERS {
+            let (section, key) = row.json.split_once('.').unwrap_or(("", row.json));
+            let slot = if section.is_empty() {
+                &mut v
+            } else {
+                v.as_object_mut()
+                    .expect("an object")
+                    .entry(section)
+                    .or_insert_with(|| json!({}))
+            };
+            slot[key] = json!(t[row.counter]);
+        }
+        v["deferred"]["in_flight"] = json!(s.total.deferred);
+        v["connections"]["open"] = json!(s.total.connections);
+        v
     }
 
     /// A handler answering the Prometheus text.
@@ -648,6 +536,14 @@ fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+impl std::fmt::Debug for RouteCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouteCounters")
+            .field("routes", &self.routes.len())
+            .finish_non_exhaustive()
+    }
 }
 
 #[cfg(test)]

@@ -13,13 +13,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use crate::app::middleware::Middleware;
 use crate::app::AppBuilder;
-use crate::handler::Handler;
-use crate::limits::Limits;
-use crate::metrics::{Ops, Slot};
-use crate::middleware::Middleware;
+use crate::ops::{Ops, Slot};
+use crate::proto::limits::Limits;
+use crate::proto::stats::Counter;
+use crate::runtime::worker::Worker;
+use crate::service::handler::Handler;
 use crate::sys;
-use crate::worker::Worker;
 
 /// State shared by all workers of one server: read rarely, never on the request path.
 pub(crate) struct Shared {
@@ -477,12 +478,12 @@ impl ServerHandle {
     /// Open connections, buffers in use and requests answered, as last published by the workers
     /// (each publishes after every event-loop turn, so figures lag by at most one turn).
     pub fn stats(&self) -> ServerStats {
-        let f = crate::metrics::sum(&self.shared.slots);
+        let f = crate::ops::sum(&self.shared.slots);
         ServerStats {
             connections: f.connections as usize,
             buffers_in_use: f.buffers as usize,
-            requests: f.stats.requests + f.stats.rejected,
-            timeouts: f.stats.timeouts,
+            requests: f.stats[Counter::Requests] + f.stats[Counter::Rejected],
+            timeouts: f.stats.timeouts_total(),
             deferred_in_flight: f.deferred as usize,
             deferred_live: f.deferred_live as usize,
         }
@@ -579,5 +580,13 @@ impl Stopper {
 impl std::fmt::Debug for Stopper {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Stopper")
+    }
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("addrs", &self.addrs)
+            .finish_non_exhaustive()
     }
 }

@@ -15,7 +15,7 @@ const D0: usize = OK_LINE.len() + PREFIX.len(); // where the date starts in `hea
 
 /// Pre-rendered `HTTP/1.1 200 OK` status line, `Server` and `Date` header lines for the current
 /// second: a `200` response starts with one fixed-size copy of it.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct DateCache {
     secs: u64,
     head: [u8; HEAD_200_LEN],

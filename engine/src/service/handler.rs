@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use crate::proto::encode::Response;
-use crate::proto::head::Request;
+use crate::service::request::Request;
+use crate::service::response::Response;
 
 /// Answers one request by filling in a [`Response`]. Runs on a worker thread, shared by all
 /// workers, so it must be `Send + Sync`; it must not block (defer slow work instead).

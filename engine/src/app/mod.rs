@@ -11,11 +11,16 @@ use std::sync::Arc;
 
 use strela_router::{InsertError, Lookup, Options, Router};
 
-use crate::handler::Handler;
-use crate::metrics::RouteCounters;
-use crate::middleware::{Chain, Middleware};
-use crate::proto::encode::Response;
-use crate::proto::head::{Request, RouteMatch};
+pub mod error;
+mod ext;
+pub mod middleware;
+pub mod query;
+
+use crate::app::middleware::{Chain, Middleware};
+use crate::ops::RouteCounters;
+use crate::service::handler::Handler;
+use crate::service::request::{Request, RouteMatch};
+use crate::service::response::Response;
 
 /// A routed handler and its index in the per-route counters.
 struct Route {
@@ -171,5 +176,17 @@ impl AppBuilder {
             h = Box::new(Chain::new(m, h));
         }
         Ok((h, counters))
+    }
+}
+
+impl std::fmt::Debug for AppBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppBuilder").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").finish_non_exhaustive()
     }
 }

@@ -1,0 +1,240 @@
+//! The request a handler sees: a zero-copy view into the connection's read buffer (method,
+//! target, fields, body as borrowed slices), the request's facts (arrival, id, peer, deadline)
+//! and its route match.
+
+use crate::proto::head::{
+    Head, HeaderScratch, HeaderSpan, Method, Span, Version, F_HAS_QUERY, F_KEEP_ALIVE,
+};
+
+/// A parsed request: a zero-copy view into the connection's read buffer, valid while the handler
+/// runs. Method, path, query and header names are `&str`; header values and the body are bytes.
+#[derive(Clone, Copy)]
+pub struct Request<'a> {
+    /// The head followed by the body bytes, as received (the body is `buf[head_len..]`).
+    buf: &'a [u8],
+    headers: &'a [HeaderSpan],
+    meta: &'a RequestMeta,
+    route: Option<&'a RouteMatch<'a>>,
+    head: Head,
+}
+
+/// Per-request facts that are not in the bytes: when it arrived, its id, who sent it, its
+/// deadline. Typed fields, no untyped extension map.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestMeta {
+    /// When the worker woke up with this request's bytes (one clock read per event-loop turn,
+    /// shared by every request handled in that turn).
+    pub received: std::time::Instant,
+    /// Server-unique id: worker index in the top 16 bits, a per-worker sequence below.
+    pub id: u64,
+    /// The client's address, when the connection has one.
+    pub peer: Option<std::net::SocketAddr>,
+    /// When the answer is due, if a deadline applies.
+    pub deadline: Option<std::time::Instant>,
+}
+
+impl Default for RequestMeta {
+    fn default() -> Self {
+        RequestMeta {
+            received: std::time::Instant::now(),
+            id: 0,
+            peer: None,
+            deadline: None,
+        }
+    }
+}
+
+/// The route a request matched: its pattern and parameters (views into the path).
+#[derive(Debug, Clone, Copy)]
+pub struct RouteMatch<'a> {
+    /// The matched pattern, e.g. `/users/{id}`.
+    pub pattern: &'a str,
+    /// The parameters.
+    pub params: &'a strela_router::Params<'a, 'a>,
+}
+
+impl<'a> Request<'a> {
+    /// Builds the view over `buf` (which starts at the head) from a parse result.
+    #[inline]
+    pub(crate) fn new(
+        buf: &'a [u8],
+        head: Head,
+        headers: &'a [HeaderSpan],
+        meta: &'a RequestMeta,
+    ) -> Self {
+        debug_assert_eq!(
+            buf.len() as u64,
+            u64::from(head.head_len) + head.content_length
+        );
+        Request {
+            buf,
+            headers,
+            meta,
+            route: None,
+            head,
+        }
+    }
+
+    /// The same request with its route match attached (done by the router).
+    #[inline]
+    pub fn with_route<'b>(&self, route: &'b RouteMatch<'b>) -> Request<'b>
+    where
+        'a: 'b,
+    {
+        Request {
+            buf: self.buf,
+            headers: self.headers,
+            meta: self.meta,
+            route: Some(route),
+            head: self.head,
+        }
+    }
+
+    /// A route parameter by name (`{id}` in `/users/{id}`): a raw view into the path, not
+    /// percent-decoded. `None` outside a routed request or for an unknown name.
+    #[inline]
+    pub fn param(&self, name: &str) -> Option<&'a str> {
+        self.route?.params.get(name)
+    }
+
+    /// The matched route pattern, e.g. `/users/{id}`.
+    pub fn route(&self) -> Option<&'a str> {
+        self.route.map(|r| r.pattern)
+    }
+
+    /// The route parameters, in pattern order.
+    pub fn params(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.route.into_iter().flat_map(|r| r.params.iter())
+    }
+
+    /// Arrival time, id, peer address and deadline.
+    #[inline]
+    pub fn meta(&self) -> &'a RequestMeta {
+        self.meta
+    }
+
+    /// The client's address.
+    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        self.meta.peer
+    }
+
+    #[inline]
+    fn str_of(&self, s: Span) -> &'a str {
+        let bytes = s.get(self.buf);
+        debug_assert!(std::str::from_utf8(bytes).is_ok());
+        // SAFETY: every `Span` read through this function (method, path, query, header names)
+        // was recorded by `grammar::scan` over these same bytes, and the grammar admits only
+        // ASCII there (tchar for the method and names, RFC 3986 characters for the target), so
+        // the bytes are valid UTF-8; `buf` is borrowed immutably for 'a, so they are unchanged.
+        unsafe { std::str::from_utf8_unchecked(bytes) }
+    }
+
+    /// The method token, e.g. `"GET"`.
+    #[inline]
+    pub fn method(&self) -> &'a str {
+        self.str_of(self.head.method)
+    }
+
+    /// The decoded method.
+    #[inline]
+    pub fn method_kind(&self) -> Method {
+        self.head.method_kind
+    }
+
+    /// The request target's path, e.g. `"/users/7"` (not percent-decoded): of an absolute-form
+    /// target (`http://host/users/7`) the path part (`/` when it has none), `*` for
+    /// `OPTIONS *`, the authority for CONNECT.
+    #[inline]
+    pub fn path(&self) -> &'a str {
+        self.str_of(self.head.path)
+    }
+
+    /// The raw query after `?` (empty when there is none); not percent-decoded.
+    #[inline]
+    pub fn query(&self) -> &'a str {
+        self.str_of(self.head.query)
+    }
+
+    /// Whether the target had a `?` (possibly with an empty query).
+    pub fn has_query(&self) -> bool {
+        self.head.flags & F_HAS_QUERY != 0
+    }
+
+    /// The HTTP version.
+    #[inline]
+    pub fn version(&self) -> Version {
+        self.head.version
+    }
+
+    /// Whether the connection stays open after this request (keep-alive).
+    #[inline]
+    pub fn keep_alive(&self) -> bool {
+        self.head.flags & F_KEEP_ALIVE != 0
+    }
+
+    /// The first header with this name (ASCII case-insensitive), if any.
+    #[inline]
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        let name = name.as_bytes();
+        self.headers.iter().find_map(|h| {
+            let n = h.name.get(self.buf);
+            (n.len() == name.len() && n.eq_ignore_ascii_case(name)).then(|| h.value.get(self.buf))
+        })
+    }
+
+    /// All headers, in the order received, as (name, value) pairs.
+    pub fn headers(&self) -> impl ExactSizeIterator<Item = (&'a str, &'a [u8])> + '_ {
+        self.headers
+            .iter()
+            .map(move |h| (self.str_of(h.name), h.value.get(self.buf)))
+    }
+
+    /// Number of header fields.
+    pub fn header_count(&self) -> usize {
+        self.headers.len()
+    }
+
+    /// The request body (empty when there is none). Borrowed from the read buffer, not copied.
+    #[inline]
+    pub fn body(&self) -> &'a [u8] {
+        &self.buf[self.head.head_len as usize..]
+    }
+
+    /// The raw head bytes, request line to the blank line included.
+    pub fn raw_head(&self) -> &'a [u8] {
+        &self.buf[..self.head.head_len as usize]
+    }
+}
+
+impl std::fmt::Debug for Request<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method())
+            .field("path", &self.path())
+            .field("query", &self.query())
+            .field("version", &self.version())
+            .field("headers", &self.header_count())
+            .field("body_len", &self.body().len())
+            .finish()
+    }
+}
+
+/// A view of a parsed head alone (its body, if any, is not part of it), for callers that parse
+/// heads themselves, such as the C ABI: `buf` and `scratch` are what [`parse_head`](crate::proto::head::parse_head) was given.
+pub fn head_view<'a>(
+    buf: &'a [u8],
+    head: &Head,
+    scratch: &'a HeaderScratch,
+    meta: &'a RequestMeta,
+) -> Request<'a> {
+    let mut h = *head;
+    h.content_length = 0;
+    Request::new(
+        &buf[..head.head_len as usize],
+        h,
+        crate::proto::head::spans(scratch, head),
+        meta,
+    )
+}
+
+const _: () = assert!(std::mem::size_of::<Request<'static>>() <= 80);

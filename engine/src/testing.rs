@@ -1,0 +1,235 @@
+//! Testing handlers without sockets: a [`Driver`] is one sans-IO connection answered by your
+//! handler (or a whole app built with [`crate::app::AppBuilder`]). Feed it request bytes — whole,
+//! split, one byte at a time — and read back the parsed [`TestResponse`]s. Everything the
+//! server does between the socket and the handler happens as in a worker: the strict parser,
+//! framing, pipelining, panic containment, deferred answers in order, `Connection: close`.
+//!
+//! ```
+//! use strela::testing::Driver;
+//! use strela::{Request, Response};
+//!
+//! fn hello(req: &Request<'_>, res: &mut Response<'_>) {
+//!     res.content_type("text/plain").body_string(format!("hi {}", req.path()));
+//! }
+//!
+//! let mut d = Driver::new(hello);
+//! d.feed(b"GET /you HTTP/1.1\r\nHost: x\r\n\r\nGET /again HTTP/1.1\r\nHost: x\r\n\r\n");
+//! let r = d.responses();
+//! assert_eq!((r[0].status, r[0].body_str()), (200, "hi /you"));
+//! assert_eq!(r[1].body_str(), "hi /again");
+//! ```
+//!
+//! The date in `Date:` headers is fixed (1 January 1970) so output is reproducible; set another
+//! with `driver.cx.date.refresh(secs)`.
+
+use std::net::SocketAddr;
+
+use crate::proto::conn::Context;
+use crate::proto::limits::Limits;
+use crate::service::defer::Done;
+use crate::service::dispatch::{self, Connection, Origin, Service};
+use crate::service::handler::Handler;
+
+/// A sans-IO connection and the handler that answers it. Its parts are public for tests that
+/// need to look inside (the counters in `cx.stats`, `conn.wants_read(..)`).
+#[derive(Debug)]
+pub struct Driver<H> {
+    /// The connection.
+    pub conn: Connection,
+    /// The protocol's per-worker state: limits, date, buffers, counters.
+    pub cx: Context,
+    /// The handler side's per-worker state: deferred answers, request facts.
+    pub svc: Service,
+    /// The handler.
+    pub handler: H,
+    /// Everything the connection wrote so far.
+    pub out: Vec<u8>,
+    origin: Origin,
+    done: Vec<Done>,
+}
+
+impl<H: Handler> Driver<H> {
+    /// A connection with the default limits.
+    pub fn new(handler: H) -> Self {
+        Self::with_limits(handler, &Limits::default())
+    }
+
+    /// A connection with `limits`.
+    pub fn with_limits(handler: H, limits: &Limits) -> Self {
+        Driver {
+            conn: Connection::new(),
+            cx: Context::new(limits, 0),
+            svc: Service::unattached(),
+            handler,
+            out: Vec::new(),
+            origin: Origin::default(),
+            done: Vec::new(),
+        }
+    }
+
+    /// Sets the peer address requests report (`req.peer_addr()`).
+    pub fn set_peer(&mut self, peer: Option<SocketAddr>) {
+        self.origin.peer = peer;
+    }
+
+    /// Appends `bytes` as the client sent them, answers what is complete and collects the
+    /// output into [`Driver::out`]. Returns how many requests were answered. Bytes after the
+    /// connection decided to close are ignored, as a server ignores them.
+    pub fn feed(&mut self, bytes: &[u8]) -> usize {
+        if self.conn.is_closing() {
+            return 0;
+        }
+        self.push(bytes);
+        let n = self.process();
+        self.take_output();
+        self.conn.release_idle(&mut self.cx.pool);
+        n
+    }
+
+    /// One exchange as a benchmark wants it: append `bytes`, answer what is complete, drop the
+    /// output as if written, give idle buffers back. Returns how many requests were answered.
+    /// (It reads no clock: latency is timed from the last [`Driver::process`] or `feed`.)
+    #[inline]
+    pub fn exchange(&mut self, bytes: &[u8]) -> usize {
+        self.conn.feed(bytes, &mut self.cx);
+        let n = dispatch::process(
+            &mut self.conn,
+            self.origin,
+            &self.handler,
+            &mut self.cx,
+            &mut self.svc,
+        );
+        let out = self.conn.output().len();
+        std::hint::black_box(self.conn.output());
+        self.conn.consume(out);
+        self.conn.release_idle(&mut self.cx.pool);
+        n
+    }
+
+    /// Appends `bytes` to the read buffer without answering anything yet.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.conn.feed(bytes, &mut self.cx);
+    }
+
+    /// Answers the complete requests in the read buffer (as the worker does after a read or
+    /// once the client read enough output). Returns how many were answered.
+    pub fn process(&mut self) -> usize {
+        self.svc.meta.received = std::time::Instant::now();
+        dispatch::process(
+            &mut self.conn,
+            self.origin,
+            &self.handler,
+            &mut self.cx,
+            &mut self.svc,
+        )
+    }
+
+    /// Moves what the connection wants written into [`Driver::out`] (the client read it).
+    /// Returns how many bytes.
+    pub fn take_output(&mut self) -> usize {
+        let n = self.conn.output().len();
+        self.out.extend_from_slice(self.conn.output());
+        self.conn.consume(n);
+        n
+    }
+
+    /// Hands completed deferred answers to the connection (as the worker does when woken),
+    /// answers requests that waited behind them, and collects the output. Returns how many
+    /// completions were delivered.
+    pub fn deliver(&mut self) -> usize {
+        self.svc.take_completions(&mut self.done);
+        let mut n = 0;
+        for d in self.done.drain(..) {
+            if dispatch::complete(&mut self.conn, d.seq, d.reply, &mut self.cx, &mut self.svc) {
+                n += 1;
+            }
+        }
+        if self.conn.mid_request() && !self.conn.is_closing() {
+            self.process();
+        }
+        self.take_output();
+        n
+    }
+
+    /// Whether the connection decided to close (after a refusal, `Connection: close`, …).
+    pub fn is_closing(&self) -> bool {
+        self.conn.is_closing()
+    }
+
+    /// Closes the connection as the worker does: deferred requests still waiting are cancelled
+    /// and the buffers go back.
+    pub fn close(&mut self) {
+        dispatch::release(&mut self.conn, &mut self.cx, &mut self.svc);
+    }
+
+    /// The responses written so far, parsed.
+    pub fn responses(&self) -> Vec<TestResponse> {
+        parse_responses(&self.out)
+    }
+}
+
+/// One response as a client reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestResponse {
+    /// The status code.
+    pub status: u16,
+    /// The header fields in order.
+    pub headers: Vec<(String, String)>,
+    /// The body (framed by `Content-Length`).
+    pub body: Vec<u8>,
+}
+
+impl TestResponse {
+    /// The first header called `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as text.
+    ///
+    /// # Panics
+    /// If the body is not UTF-8 (read [`TestResponse::body`] then).
+    pub fn body_str(&self) -> &str {
+        std::str::from_utf8(&self.body).expect("the body is not UTF-8")
+    }
+}
+
+/// Parses consecutive responses (interim `1xx` ones skipped, bodies framed by
+/// `Content-Length`, HEAD-style empty bodies not guessed); stops at the first incomplete one.
+pub fn parse_responses(mut out: &[u8]) -> Vec<TestResponse> {
+    let mut v = Vec::new();
+    while let Some(end) = memchr::memmem::find(out, b"\r\n\r\n") {
+        let head = String::from_utf8_lossy(&out[..end]);
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.to_string(), v.trim().to_string()))
+            .collect();
+        let len: usize = headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        let rest = &out[end + 4..];
+        if rest.len() < len {
+            break;
+        }
+        if status >= 200 {
+            v.push(TestResponse {
+                status,
+                headers,
+                body: rest[..len].to_vec(),
+            });
+        }
+        out = &rest[len..];
+    }
+    v
+}
