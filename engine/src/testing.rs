@@ -82,7 +82,9 @@ impl<H: Handler> Driver<H> {
         self.push(bytes);
         let n = self.process();
         self.take_output();
+        // What the worker does once the socket has nothing more to read.
         self.conn.release_idle(&mut self.cx.pool);
+        self.conn.shrink_partial(&mut self.cx.pool);
         n
     }
 

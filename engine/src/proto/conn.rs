@@ -2,12 +2,11 @@
 //! No sockets, no threads, no clocks, no handlers.
 //!
 //! The caller moves bytes: it asks [`Conn::read_buf`] for room, reads into it, then calls
-//! [`Conn::next`] until it says [`Next::Wait`]. Each [`Next::Request`] is a complete request
-//! (head, body, fields) together with the buffer its answer goes into; the caller answers it —
-//! through `crate::service`, which runs the handler — and reports how with
-//! [`Conn::answered`] or [`Conn::deferred`]. Requests the core refuses by itself (a byte that
-//! breaks the grammar, a limit) are answered here and come back as [`Next::Refused`], so the
-//! caller can log them. Pipelined requests come one after another from the same read; all
+//! [`Conn::step`] until it says [`Step::Wait`]. Each step hands one complete request (head,
+//! body, fields, and the buffer its answer goes into: an [`Incoming`]) to the caller's closure,
+//! which answers it — `crate::service` runs the handler there — and says how ([`Answer`]).
+//! Requests the core refuses by itself (a byte that breaks the grammar, a limit) are answered
+//! here and come back as [`Step::Refused`], so the caller can log them. Pipelined requests come one after another from the same read; all
 //! answers of a batch go into one write buffer ([`Conn::output`], [`Conn::consume`]).
 //!
 //! The read state is explicit (an enum, `Reading`): before a request, in a partial head (with the
@@ -120,7 +119,7 @@ impl<P> Default for Extra<P> {
 
 /// Where the next answer goes: behind the queued ones if one is waiting, otherwise straight
 /// into the write buffer.
-#[inline]
+#[inline(always)]
 fn out_buf<'b, P>(
     wbuf: &'b mut Vec<u8>,
     extra: &'b mut Option<Box<Extra<P>>>,
@@ -159,8 +158,6 @@ enum Reading {
     },
     /// A complete head waits for its body: this many bytes (head included) are needed.
     Body(u32),
-    /// A request of this many bytes was handed out and its answer is not reported yet.
-    Answering(u32),
     /// Nothing more is read: the connection closes once its output is written.
     Closed,
 }
@@ -181,7 +178,7 @@ const C_EOF: u8 = 1; // the peer closed its sending side
 const C_CONTINUED: u8 = 2; // "100 Continue" was sent for the request in progress
 
 /// The first line of the HTTP/2 connection preface (RFC 9113 §3.4).
-const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
 
 /// Length of an empty line (`CRLF` or bare `LF`) at the start of `b`, if there is one.
 #[cold]
@@ -193,8 +190,7 @@ fn skip_empty_line(b: &[u8]) -> Option<usize> {
     }
 }
 
-/// A complete request, handed out by [`Conn::next`], with everything its answer needs. The
-/// caller reports how it answered with [`Conn::answered`] or [`Conn::deferred`].
+/// A complete request, handed out by [`Conn::step`], with everything its answer needs.
 #[derive(Debug)]
 pub struct Incoming<'c> {
     /// The head followed by its body (a chunked body already decoded in place).
@@ -217,7 +213,7 @@ pub struct Incoming<'c> {
     pub draining: bool,
 }
 
-/// A request the core answered itself, as [`Conn::next`] reports it.
+/// A request the core answered itself, as [`Conn::step`] reports it.
 #[derive(Debug, Clone, Copy)]
 pub struct Refused<'c> {
     /// The status sent.
@@ -230,12 +226,41 @@ pub struct Refused<'c> {
     pub bytes: u64,
 }
 
-/// What [`Conn::next`] found.
+/// How the caller answered a request [`Conn::step`] handed it.
 #[derive(Debug)]
-pub enum Next<'c> {
-    /// A complete request to answer.
-    Request(Incoming<'c>),
-    /// A request the core refused and answered; nothing after it is read.
+pub enum Answer<P> {
+    /// Written into the request's `out`: its status, whether the connection persists, and
+    /// whether a deferral was refused for lack of room (the answer is then that 503).
+    Sent {
+        /// The status written.
+        status: u16,
+        /// The connection persists after it.
+        keep_alive: bool,
+        /// A deferral was refused (`Limits::max_deferred`) and answered 503.
+        deferral_refused: bool,
+    },
+    /// To be written later: `pending` keeps the request's place in the answer order until
+    /// [`Conn::resolve`] with the request's `seq`. Answers to later requests queue behind it.
+    Later {
+        /// The caller's bookkeeping for the request.
+        pending: P,
+        /// The connection persists after it.
+        keep_alive: bool,
+    },
+    /// Answering failed (a handler panicked): whatever it wrote was discarded; the connection
+    /// answers 500 and closes.
+    Failed,
+}
+
+/// What one [`Conn::step`] did.
+#[derive(Debug)]
+pub enum Step<'c> {
+    /// A request was handed out and answered now.
+    Sent,
+    /// A request was handed out and will be answered later.
+    Later,
+    /// A request was refused — by the core, or because answering it failed — and answered;
+    /// nothing after it is read.
     Refused(Refused<'c>),
     /// Nothing to do until more bytes arrive, the output drains, or queued answers resolve.
     Wait,
@@ -290,7 +315,7 @@ impl<P> Conn<P> {
     }
 
     /// The read buffer with spare room at its end: read into its spare capacity, then call
-    /// [`Conn::next`]. Takes a buffer from the pool if the connection holds none.
+    /// [`Conn::step`]. Takes a buffer from the pool if the connection holds none.
     #[inline]
     pub fn read_buf(&mut self, cx: &mut Context) -> &mut Vec<u8> {
         if self.rbuf.capacity() == 0 {
@@ -330,7 +355,7 @@ impl<P> Conn<P> {
 
     /// Compacts unparsed bytes to the front, or grows the buffer when they already fill it; a
     /// small leftover buffer ([`Conn::shrink_partial`]) is first swapped for a pooled one.
-    /// Growth is bounded: `next` refuses heads and bodies beyond the limits first.
+    /// Growth is bounded: `step` refuses heads and bodies beyond the limits first.
     #[cold]
     fn make_room(&mut self, pool: &mut BufPool) {
         if self.rbuf.capacity() < pool.buf_size() {
@@ -349,16 +374,14 @@ impl<P> Conn<P> {
         }
     }
 
-    /// The next complete request in the read buffer, a refusal, or [`Next::Wait`].
-    ///
-    /// After a [`Next::Request`] the caller must report the answer ([`Conn::answered`],
-    /// [`Conn::deferred`] or [`Conn::failed`]) before calling `next` again.
-    #[inline]
-    pub fn next<'c>(&'c mut self, cx: &'c mut Context) -> Next<'c> {
-        debug_assert!(
-            !matches!(self.reading, Reading::Answering(_)),
-            "the last request's answer was not reported"
-        );
+    /// Hands the next complete request in the read buffer to `answer` and applies its
+    /// [`Answer`]; or answers a request the core refuses; or says there is nothing to do now.
+    /// Call it until it returns [`Step::Wait`].
+    #[inline(always)]
+    pub fn step<F>(&mut self, cx: &mut Context, answer: F) -> Step<'_>
+    where
+        F: FnOnce(Incoming<'_>) -> Answer<P>,
+    {
         loop {
             let len = self.rbuf.len();
             let start = self.rpos as usize;
@@ -372,7 +395,7 @@ impl<P> Conn<P> {
             if self.wbuf.len() - self.wpos as usize >= cx.limits.write_high_water {
                 // Backpressure: a client that pipelines and does not read gets no more answers
                 // queued than the high-water mark; the rest waits, unparsed, until it reads.
-                return Next::Wait;
+                return Step::Wait;
             }
             // Empty lines before a request line are skipped here, incrementally (RFC 9112 §2.2).
             // One byte compare on the common path; the skipping itself is cold.
@@ -382,13 +405,13 @@ impl<P> Conn<P> {
                         self.rpos += n as u32;
                         continue;
                     }
-                    None if len - start == 1 => return Next::Wait, // a lone CR: the next byte decides
+                    None if len - start == 1 => return Step::Wait, // a lone CR: the next byte decides
                     None => {}
                 }
             }
             let buf = &self.rbuf[start..];
             match self.reading {
-                Reading::Body(need) if buf.len() < need as usize => return Next::Wait,
+                Reading::Body(need) if buf.len() < need as usize => return Step::Wait,
                 Reading::PartialHead {
                     pos,
                     state,
@@ -405,7 +428,7 @@ impl<P> Conn<P> {
                     match head::resume(buf, c, &cx.limits) {
                         Ok(Scan::Partial(c)) => {
                             self.reading = Reading::partial(c);
-                            return Next::Wait;
+                            return Step::Wait;
                         }
                         Ok(Scan::Complete(_)) => {}
                         Err(e) => return self.reject(e, cx),
@@ -418,7 +441,7 @@ impl<P> Conn<P> {
                 Ok(Parsed::Complete(h)) => h,
                 Ok(Parsed::Partial(c)) => {
                     self.reading = Reading::partial(c);
-                    return Next::Wait;
+                    return Step::Wait;
                 }
                 Err(e) => return self.reject(e, cx),
             };
@@ -436,7 +459,7 @@ impl<P> Conn<P> {
                         self.extra.get_or_insert_with(Box::default).chunked = Some(dec);
                         self.reading = Reading::Body((buf.len() + 1) as u32); // more bytes
                         self.send_continue(&head, cx);
-                        return Next::Wait;
+                        return Step::Wait;
                     }
                     Err(e) => return self.reject(e, cx),
                 }
@@ -446,44 +469,78 @@ impl<P> Conn<P> {
                 if buf.len() < total {
                     self.reading = Reading::Body(total as u32);
                     self.send_continue(&head, cx);
-                    return Next::Wait;
+                    return Step::Wait;
                 }
                 total
             };
             self.flags &= !C_CONTINUED;
+            self.reading = Reading::Head;
             if head.is_chunked() {
                 // Complete and validated: move the chunks' data together, in the read buffer.
                 let body = &mut self.rbuf[start + head_len..start + consumed];
                 head.content_length = body::decode_in_place(body) as u64;
             }
             let total = head_len + head.content_length() as usize;
-            self.reading = Reading::Answering(consumed as u32);
-            let Context {
-                limits,
-                date,
-                pool,
-                scratch,
-                body_scratch,
-                draining,
-                ..
-            } = cx;
-            return Next::Request(Incoming {
-                bytes: &self.rbuf[start..start + total],
-                spans: head::spans(scratch, &head),
-                head,
-                out: out_buf(&mut self.wbuf, &mut self.extra, pool),
-                body_scratch,
-                date,
-                limits,
-                seq: self.seq,
-                draining: *draining,
-            });
+            let done = {
+                let Context {
+                    limits,
+                    date,
+                    pool,
+                    scratch,
+                    body_scratch,
+                    draining,
+                    ..
+                } = &mut *cx;
+                answer(Incoming {
+                    bytes: &self.rbuf[start..start + total],
+                    spans: head::spans(scratch, &head),
+                    head,
+                    out: out_buf(&mut self.wbuf, &mut self.extra, pool),
+                    body_scratch,
+                    date,
+                    limits,
+                    seq: self.seq,
+                    draining: *draining,
+                })
+            };
+            self.rpos += consumed as u32;
+            return match done {
+                Answer::Sent {
+                    status,
+                    keep_alive,
+                    deferral_refused,
+                } => {
+                    cx.stats.status[status_class(status)] += 1;
+                    cx.stats[Counter::Requests] += 1;
+                    if deferral_refused {
+                        cx.stats[Counter::DeferredRefused] += 1;
+                    }
+                    cx.trim_scratch();
+                    if !keep_alive {
+                        self.reading = Reading::Closed;
+                    }
+                    Step::Sent
+                }
+                Answer::Later {
+                    pending,
+                    keep_alive,
+                } => {
+                    self.defer(pending, keep_alive);
+                    cx.stats[Counter::DeferredStarted] += 1;
+                    Step::Later
+                }
+                Answer::Failed => {
+                    cx.stats[Counter::Panics] += 1;
+                    self.rpos -= consumed as u32; // the refusal names the request's line
+                    Step::Refused(self.refuse(500, "panic", cx))
+                }
+            };
         }
     }
 
     /// Nothing more to do now: give back an empty read buffer's positions.
     #[inline]
-    fn idle_wait(&mut self) -> Next<'static> {
+    fn idle_wait(&mut self) -> Step<'static> {
         if self.rpos as usize == self.rbuf.len() {
             self.rbuf.clear();
             self.rpos = 0;
@@ -491,40 +548,18 @@ impl<P> Conn<P> {
                 self.reading = Reading::Head;
             }
         }
-        Next::Wait
+        Step::Wait
     }
 
-    /// The request [`Conn::next`] handed out was answered into its `out`; `keep_alive` is
-    /// whether the connection persists after it.
-    #[inline]
-    pub fn answered(&mut self, keep_alive: bool) {
-        if let Reading::Answering(n) = self.reading {
-            self.rpos += n;
-        }
-        self.seq = self.seq.wrapping_add(1);
-        self.reading = if keep_alive {
-            Reading::Head
-        } else {
-            Reading::Closed
-        };
-    }
-
-    /// The request [`Conn::next`] handed out is answered later: `pending` keeps its place in
-    /// the answer order until [`Conn::resolve`] with its sequence number. Answers to later
-    /// requests queue behind it.
+    /// Keeps the place of a request answered later.
     #[cold]
-    pub fn deferred(&mut self, pending: P, keep_alive: bool) {
+    fn defer(&mut self, pending: P, keep_alive: bool) {
         let x = self.extra.get_or_insert_with(Box::default);
         x.slots.push_back(Slot::Waiting(self.seq, pending));
-        self.answered(keep_alive);
-    }
-
-    /// The answer to the request [`Conn::next`] handed out failed (a handler panicked): whatever
-    /// it wrote must already be discarded; answers `status` with a one-line body and closes.
-    #[cold]
-    pub fn failed(&mut self, status: u16, reason: &'static str, cx: &mut Context) -> Refused<'_> {
-        self.reading = Reading::Head;
-        self.refuse(status, reason, cx)
+        self.seq = self.seq.wrapping_add(1);
+        if !keep_alive {
+            self.reading = Reading::Closed;
+        }
     }
 
     /// `Expect: 100-continue` and the body is still to come: tell the client to send it (once per
@@ -650,10 +685,10 @@ impl<P> Conn<P> {
 
     /// Answers a request the core refused: its status, a one-line body, and close.
     #[cold]
-    fn reject(&mut self, e: RequestError, cx: &mut Context) -> Next<'_> {
+    fn reject(&mut self, e: RequestError, cx: &mut Context) -> Step<'_> {
         cx.stats[Counter::Rejected] += 1;
         cx.stats.errors[e.index()] += 1;
-        Next::Refused(self.refuse(e.status(), e.as_str(), cx))
+        Step::Refused(self.refuse(e.status(), e.as_str(), cx))
     }
 
     /// Answers `status` for the request at `rpos` without its handler and closes; returns what
@@ -867,20 +902,31 @@ mod tests {
         let mut c: Conn = Conn::new();
         assert_eq!(c.reading, Reading::Head);
         c.feed(b"POST / HTTP/1.1\r\nHo", &mut cx);
-        assert!(matches!(c.next(&mut cx), Next::Wait));
+        let sent = |_: Incoming<'_>| Answer::Sent {
+            status: 200,
+            keep_alive: false,
+            deferral_refused: false,
+        };
+        assert!(matches!(c.step(&mut cx, sent), Step::Wait));
         assert!(matches!(c.reading, Reading::PartialHead { .. }));
         assert!(c.reading_head() && !c.reading_body());
         c.feed(b"st: a\r\nContent-Length: 3\r\n\r\nab", &mut cx);
-        assert!(matches!(c.next(&mut cx), Next::Wait));
+        assert!(matches!(c.step(&mut cx, sent), Step::Wait));
         assert!(matches!(c.reading, Reading::Body(_)));
         assert!(c.reading_body());
         c.feed(b"c", &mut cx);
-        match c.next(&mut cx) {
-            Next::Request(r) => assert_eq!(r.head.content_length(), 3),
-            other => panic!("{other:?}"),
-        }
-        c.answered(false);
+        let mut len = 0;
+        let step = c.step(&mut cx, |r| {
+            len = r.head.content_length();
+            Answer::Sent {
+                status: 200,
+                keep_alive: false,
+                deferral_refused: false,
+            }
+        });
+        assert!(matches!(step, Step::Sent));
+        assert_eq!(len, 3);
         assert_eq!(c.reading, Reading::Closed);
-        assert!(matches!(c.next(&mut cx), Next::Wait));
+        assert!(matches!(c.step(&mut cx, sent), Step::Wait));
     }
 }

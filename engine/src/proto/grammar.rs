@@ -720,8 +720,9 @@ fn skip_field_value(buf: &[u8], mut i: usize, end: usize) -> usize {
 /// `uri-host [ ":" port ]` (RFC 9110 §7.2, RFC 3986 §3.2.2): a reg-name (unreserved,
 /// `%XX`, sub-delims; may be empty), an IPv4 address (a reg-name by shape) or an IP-literal
 /// (`[IPv6]` or `[vX.…]`), then optionally `:` and digits (at most 5, at most 65535).
+#[inline]
 pub fn is_host(v: &[u8]) -> bool {
-    let mut i = if v.first() == Some(&b'[') {
+    let i = if v.first() == Some(&b'[') {
         let Some(close) = memchr::memchr(b']', v) else {
             return false;
         };
@@ -731,41 +732,33 @@ pub fn is_host(v: &[u8]) -> bool {
         close + 1
     } else {
         // reg-name, one table lookup per byte; `%XX` on the side.
-        let mut i = 0;
-        loop {
-            while i < v.len() && class(v[i]) & RCHAR != 0 {
-                i += 1;
-            }
-            if i + 2 < v.len()
-                && v[i] == b'%'
-                && v[i + 1].is_ascii_hexdigit()
-                && v[i + 2].is_ascii_hexdigit()
-            {
-                i += 3;
-                continue;
-            }
-            break i;
+        let mut i = v
+            .iter()
+            .position(|&b| class(b) & RCHAR == 0)
+            .unwrap_or(v.len());
+        while i + 2 < v.len()
+            && v[i] == b'%'
+            && v[i + 1].is_ascii_hexdigit()
+            && v[i + 2].is_ascii_hexdigit()
+        {
+            i += 3;
+            i += v[i..]
+                .iter()
+                .position(|&b| class(b) & RCHAR == 0)
+                .unwrap_or(v.len() - i);
         }
+        i
     };
-    if i == v.len() {
-        return true;
-    }
-    if v[i] != b':' {
-        return false;
-    }
-    i += 1;
-    let digits = &v[i..];
-    if digits.len() > 5 {
-        return false;
-    }
-    let mut port = 0u32;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return false;
+    match &v[i..] {
+        [] => true,
+        [b':', port @ ..] => {
+            // *DIGIT, at most 65535: digit strings of equal length compare as numbers.
+            port.len() <= 5
+                && port.iter().all(u8::is_ascii_digit)
+                && (port.len() < 5 || port <= &b"65535"[..])
         }
-        port = port * 10 + u32::from(d - b'0');
+        _ => false,
     }
-    port <= 65535
 }
 
 /// `authority-form = uri-host ":" port` (CONNECT): a host with a non-empty port.

@@ -1,6 +1,6 @@
 //! Driving a connection with a handler: the one place a request meets its handler.
 //!
-//! [`process`] takes every complete request [`Conn::next`] hands out, builds the [`Request`]
+//! [`process`] takes every complete request [`Conn::step`] hands out, builds the [`Request`]
 //! view and the [`Response`] over the connection's output, calls the handler with a panic guard,
 //! and reports the answer back to the connection — written now, or deferred (its place kept
 //! in the answer order with a [`Waiting`] entry until [`complete`]). It counts what happened and
@@ -18,7 +18,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::proto::conn::{Conn, Context, Next, Refused};
+use crate::proto::conn::{Answer, Conn, Context, Incoming, Refused, Step};
 use crate::proto::fields::status_class;
 use crate::proto::head::{Method, Version};
 use crate::proto::stats::Counter;
@@ -152,73 +152,72 @@ pub fn process<H: Handler + ?Sized>(
     let mut answered = 0;
     let mut finished = 0u64;
     loop {
-        let inc = match conn.next(cx) {
-            Next::Wait => break,
-            Next::Refused(r) => {
-                answered += 1;
-                tell(handler, &r, at.peer);
-                continue;
+        let step = conn.step(cx, |inc| {
+            let Incoming {
+                bytes,
+                head,
+                spans,
+                out,
+                body_scratch,
+                date,
+                limits,
+                seq,
+                draining,
+            } = inc;
+            svc.meta.id += 1;
+            let req = Request::new(bytes, head, spans, &svc.meta);
+            let head_only = head.method_kind == Method::Head;
+            let site = DeferSite {
+                inbox: &svc.inbox,
+                token: at.token,
+                seq,
+                received: svc.meta.received,
+                timeout: limits.deferred_timeout,
+                room: svc.deferred < limits.max_deferred,
+            };
+            let mut res = Response::new(out, body_scratch, date, head_only);
+            res.set_site(&site);
+            // A panicking handler must not take the worker down: its partial response is
+            // dropped and the client gets a 500 and a close. Free on the happy path.
+            let ran = catch_unwind(AssertUnwindSafe(|| handler.call(&req, &mut res)));
+            if ran.is_err() {
+                res.discard();
+                return Answer::Failed;
             }
-            Next::Request(inc) => inc,
-        };
-        answered += 1;
-        svc.meta.id += 1;
-        let head = inc.head;
-        let req = Request::new(inc.bytes, head, inc.spans, &svc.meta);
-        let head_only = head.method_kind == Method::Head;
-        let site = DeferSite {
-            inbox: &svc.inbox,
-            token: at.token,
-            seq: inc.seq,
-            received: svc.meta.received,
-            timeout: inc.limits.deferred_timeout,
-            room: svc.deferred < inc.limits.max_deferred,
-        };
-        let draining = inc.draining;
-        let mut res = Response::new(inc.out, inc.body_scratch, inc.date, head_only);
-        res.set_site(&site);
-        // A panicking handler must not take the worker down: its partial response is
-        // dropped and the client gets a 500 and a close. Free on the happy path.
-        let ran = catch_unwind(AssertUnwindSafe(|| handler.call(&req, &mut res)));
-        if ran.is_err() {
-            res.discard();
-            cx.stats[Counter::Panics] += 1;
-            let r = conn.failed(500, "panic", cx);
-            tell(handler, &r, at.peer);
-            continue;
-        }
-        if let Some(taken) = res.take_deferred() {
-            // Answered later: keep this request's place in the answer order.
-            res.discard();
-            let keep_alive = req.keep_alive() && !draining;
-            svc.deadlines
-                .push(Reverse((taken.deadline, at.token, site.seq)));
-            svc.deferred += 1;
-            cx.stats[Counter::DeferredStarted] += 1;
-            conn.deferred(
-                Waiting {
-                    received: svc.meta.received,
-                    cell: taken.cell,
+            if let Some(taken) = res.take_deferred() {
+                // Answered later: keep this request's place in the answer order.
+                res.discard();
+                let keep_alive = req.keep_alive() && !draining;
+                svc.deadlines.push(Reverse((taken.deadline, at.token, seq)));
+                svc.deferred += 1;
+                return Answer::Later {
+                    pending: Waiting {
+                        received: svc.meta.received,
+                        cell: taken.cell,
+                        keep_alive,
+                        head_only,
+                        version: head.version,
+                    },
                     keep_alive,
-                    head_only,
-                    version: head.version,
-                },
+                };
+            }
+            let deferral_refused = res.defer_refused();
+            let keep_alive = req.keep_alive() && !res.will_close() && !draining;
+            let status = res.status_code();
+            res.finish(keep_alive, head.version);
+            Answer::Sent {
+                status,
                 keep_alive,
-            );
-            continue;
+                deferral_refused,
+            }
+        });
+        match step {
+            Step::Wait => break,
+            Step::Sent => finished += 1,
+            Step::Later => {}
+            Step::Refused(r) => tell(handler, &r, at.peer),
         }
-        let refused = res.defer_refused();
-        let keep_alive = req.keep_alive() && !res.will_close() && !draining;
-        let status = res.status_code();
-        res.finish(keep_alive, head.version);
-        if refused {
-            cx.stats[Counter::DeferredRefused] += 1;
-        }
-        cx.stats.status[status_class(status)] += 1;
-        cx.stats[Counter::Requests] += 1;
-        cx.trim_scratch();
-        finished += 1;
-        conn.answered(keep_alive);
+        answered += 1;
     }
     if finished != 0 {
         // One clock read per batch; pipelined requests share the observation.
