@@ -26,6 +26,9 @@
 //! library; the `strela` binary uses mimalloc (feature `mimalloc`, on by default).
 #![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
+// One function needs `unsafe` (`Request::str_of`, the UTF-8 view of grammar-checked spans) and
+// allows it by name; syscalls go through rustix, so nothing else does.
+#![deny(unsafe_code)]
 
 pub mod app;
 pub mod endpoints;
@@ -33,6 +36,7 @@ pub mod ops;
 pub mod proto;
 pub mod runtime;
 pub mod service;
+mod sync;
 mod sys;
 pub mod testing;
 

@@ -11,6 +11,7 @@
 //! data arriving later raises a new edge), and write until done or `EAGAIN` (the next `OUT` edge
 //! comes when the kernel frees send space). Spurious wake-ups are harmless: every handler checks
 //! the connection's own state before acting.
+#![forbid(unsafe_code)]
 
 use std::io;
 use std::net::SocketAddr;

@@ -221,6 +221,50 @@ fn the_drain_timeout_bounds_a_stop() {
     assert!(closed_by_server(&mut stuck));
 }
 
+/// The library's shutdown sequence: unready at once (requests still served), drain after the
+/// delay, and a second call is refused so the caller can escalate.
+#[test]
+fn shutdown_turns_unready_then_drains_after_the_delay() {
+    let srv = start_app(|b| {
+        strela::endpoints::routes(b)
+            .readiness("/readyz")
+            .shutdown_delay(Duration::from_millis(600))
+    });
+    let addr = srv.local_addr();
+    let stopper = srv.stopper();
+    assert_eq!(stopper.shutdown_delay(), Duration::from_millis(600));
+    let mut c = connect(addr);
+    assert_eq!(
+        roundtrip(&mut c, b"GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n").status,
+        200
+    );
+    assert!(!stopper.is_shutting_down());
+    let t0 = Instant::now();
+    assert!(stopper.shutdown());
+    assert!(stopper.is_shutting_down());
+    assert!(!stopper.shutdown(), "a second shutdown is refused");
+    // During the delay: readiness says 503, traffic (also new connections) is still served.
+    assert_eq!(
+        roundtrip(&mut c, b"GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n").status,
+        503
+    );
+    let mut fresh = connect(addr);
+    assert_eq!(
+        roundtrip(&mut fresh, b"GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n").status,
+        200
+    );
+    srv.join().unwrap();
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(550) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "listener closed"
+    );
+}
+
 #[test]
 fn expect_100_continue_gets_100_before_the_body() {
     let srv = start_with(

@@ -602,6 +602,36 @@ fn readiness_flips_on_sigterm_before_the_listener_closes() {
     assert!(t0.elapsed() < Duration::from_secs(5));
 }
 
+#[test]
+fn a_second_stop_signal_exits_at_once_with_130() {
+    let (mut child, port, _rx) = spawn(
+        &[
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--workers",
+            "1",
+            "--set",
+            "server.shutdown_delay_ms=20000",
+        ],
+        &[],
+    );
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    signal(&child, "TERM");
+    assert!(eventually(Duration::from_secs(1), || get(addr, "/readyz")
+        .status
+        == 503));
+    let t0 = Instant::now();
+    signal(&child, "INT");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "did not wait out the delay"
+    );
+}
+
 /// Two processes on one port (SO_REUSEPORT): start the new one, SIGTERM the old one; a client
 /// sending steadily over keep-alive connections sees no failed request.
 #[test]

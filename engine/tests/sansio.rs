@@ -361,3 +361,33 @@ fn pipelined_requests_split_anywhere_with_a_pause_between() {
         assert!(r.iter().all(|r| r.status == 200), "split at {split}");
     }
 }
+
+#[test]
+fn every_body_kind_is_framed_the_same() {
+    use bytes::Bytes;
+    fn kinds(req: &Request<'_>, res: &mut Response<'_>) {
+        match req.path() {
+            "/static" => res.body_static(b"hello"),
+            "/copy" => res.body(b"hello"),
+            "/string" => res.body_string(String::from("hello")),
+            "/bytes" => res.body_bytes(Bytes::from(b"hello".to_vec())),
+            _ => {
+                use std::io::Write;
+                let _ = res.body_writer().write_all(b"hello");
+                res
+            }
+        };
+    }
+    let mut d = Driver::new(kinds);
+    for p in ["/static", "/copy", "/string", "/bytes", "/writer"] {
+        d.feed(format!("GET {p} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+    }
+    let all = d.responses();
+    assert_eq!(all.len(), 5);
+    for r in &all {
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-length"), Some("5"));
+        assert_eq!(r.body, b"hello");
+    }
+    assert_eq!(d.cx.pool.outstanding(), 0);
+}

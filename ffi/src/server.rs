@@ -69,7 +69,7 @@ pub unsafe extern "C" fn strela_server_route(
         let Some(cb) = handler else {
             return fail(STRELA_ERR_NULL, "handler is NULL");
         };
-        let mut phase = s.phase.lock().unwrap_or_else(|e| e.into_inner());
+        let mut phase = lock(&s.phase);
         match &mut *phase {
             Phase::New(routes) => {
                 routes.push((method.into(), pattern.into(), CHandler { cb, userdata }));
@@ -86,7 +86,7 @@ pub unsafe extern "C" fn strela_server_route(
 /// Binds and starts the workers; on success the server is `Running`.
 pub(crate) fn launch(s: &strela_server) -> Result<ServerHandle, strela_result> {
     let routes = {
-        let mut phase = s.phase.lock().unwrap_or_else(|e| e.into_inner());
+        let mut phase = lock(&s.phase);
         match std::mem::replace(&mut *phase, Phase::Done) {
             Phase::New(r) => r,
             other => {
@@ -113,7 +113,7 @@ pub(crate) fn launch(s: &strela_server) -> Result<ServerHandle, strela_result> {
         fail(code, format!("starting the server: {e}"))
     })?;
     s.port.store(handle.local_addr().port(), Ordering::Release);
-    let mut phase = s.phase.lock().unwrap_or_else(|e| e.into_inner());
+    let mut phase = lock(&s.phase);
     *phase = Phase::Running(handle.stopper());
     if s.stop_requested.load(Ordering::Acquire) {
         handle.stop();
@@ -123,7 +123,7 @@ pub(crate) fn launch(s: &strela_server) -> Result<ServerHandle, strela_result> {
 
 pub(crate) fn finish(s: &strela_server, handle: ServerHandle) -> strela_result {
     let r = handle.join();
-    *s.phase.lock().unwrap_or_else(|e| e.into_inner()) = Phase::Done;
+    *lock(&s.phase) = Phase::Done;
     match r {
         Ok(()) => STRELA_OK,
         Err(e) => fail(STRELA_ERR_IO, format!("server stopped with an error: {e}")),
@@ -163,7 +163,7 @@ pub unsafe extern "C" fn strela_server_start(server: *mut strela_server) -> stre
         };
         match launch(s) {
             Ok(h) => {
-                *s.background.lock().unwrap_or_else(|e| e.into_inner()) = Some(h);
+                *lock(&s.background) = Some(h);
                 STRELA_OK
             }
             Err(e) => e,
@@ -196,7 +196,7 @@ pub unsafe extern "C" fn strela_server_stop(server: *const strela_server) -> str
         let Some(s) = (unsafe { server.as_ref() }) else {
             return fail(STRELA_ERR_NULL, "server is NULL");
         };
-        let phase = s.phase.lock().unwrap_or_else(|e| e.into_inner());
+        let phase = lock(&s.phase);
         s.stop_requested.store(true, Ordering::Release);
         if let Phase::Running(stopper) = &*phase {
             stopper.stop();
@@ -217,11 +217,7 @@ pub unsafe extern "C" fn strela_server_wait(server: *mut strela_server) -> strel
         let Some(s) = (unsafe { server.as_ref() }) else {
             return fail(STRELA_ERR_NULL, "server is NULL");
         };
-        let h = s
-            .background
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let h = lock(&s.background).take();
         match h {
             Some(h) => finish(s, h),
             None => STRELA_OK,
@@ -253,4 +249,10 @@ impl std::fmt::Debug for strela_server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("strela_server").finish_non_exhaustive()
     }
+}
+
+/// Locks `m`, ignoring poisoning: every critical section here is one assignment or read of a
+/// phase or handle, so a panic cannot leave the value half-updated.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }

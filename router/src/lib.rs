@@ -34,6 +34,8 @@
 //! - automatic `OPTIONS` (on): answered from the route's methods, with the `Allow` value ready.
 //! - `HEAD` from `GET` (on): a route without its own HEAD value serves HEAD with GET's value.
 
+#![forbid(unsafe_code)]
+
 use std::fmt;
 
 pub use matchit::Params;

@@ -33,10 +33,6 @@ impl HttpError {
     pub fn unsupported_media_type() -> Self {
         Self::new(415, "Unsupported Media Type")
     }
-    /// 500, for the server's own failures.
-    pub fn internal(message: impl Into<std::borrow::Cow<'static, str>>) -> Self {
-        Self::new(500, message)
-    }
 }
 
 impl std::fmt::Display for HttpError {

@@ -54,7 +54,7 @@ impl WorkerFigures {
 pub(crate) fn sum(slots: &[Slot]) -> WorkerFigures {
     let mut total = WorkerFigures::default();
     for slot in slots {
-        total.add(&slot.0.lock().unwrap_or_else(|e| e.into_inner()));
+        total.add(&crate::sync::lock(&slot.0));
     }
     total
 }
@@ -186,7 +186,7 @@ impl Ops {
 
     /// Replaces the facts `/debug/vars` shows under `"config"`.
     pub fn set_facts(&self, facts: Facts) {
-        *self.0.facts.lock().unwrap_or_else(|e| e.into_inner()) = facts;
+        *crate::sync::lock(&self.0.facts) = facts;
     }
 
     /// Whether the server accepts traffic: started, not draining, not marked unready.
@@ -401,7 +401,7 @@ impl Ops {
             "uptime_seconds": self.0.started.elapsed().as_secs_f64(),
             "workers": s.workers,
             "ready": self.is_ready(),
-            "config": *self.0.facts.lock().unwrap_or_else(|e| e.into_inner()),
+            "config": *crate::sync::lock(&self.0.facts),
             "responses": status,
             "requests_by_route": routes,
             "parse_errors": errors,

@@ -162,11 +162,6 @@ impl ChunkedDecoder {
         Self::default()
     }
 
-    /// Bytes of data seen so far.
-    pub fn decoded(&self) -> u64 {
-        self.decoded
-    }
-
     /// Validates `body` (all body bytes received so far, from the body's first byte) from where
     /// the last call stopped. `limit` is the largest decoded body allowed.
     pub fn advance(&mut self, body: &[u8], limit: u64) -> Result<Progress, RequestError> {

@@ -36,6 +36,10 @@ pub(crate) struct Shared {
     pub(crate) limits_gen: AtomicU64,
     /// Marked not ready (e.g. a shutdown delay before draining): `/readyz` answers 503.
     pub(crate) unready: AtomicBool,
+    /// A graceful shutdown ([`Stopper::shutdown`]) has begun.
+    pub(crate) shutting_down: AtomicBool,
+    /// How long [`Stopper::shutdown`] stays unready before draining, in milliseconds.
+    pub(crate) shutdown_delay_ms: AtomicU64,
     /// Each worker's published figures.
     pub(crate) slots: Arc<[Slot]>,
 }
@@ -61,10 +65,7 @@ pub struct ServerStats {
 impl Shared {
     /// The current limits.
     pub(crate) fn limits(&self) -> Arc<Limits> {
-        self.limits
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        crate::sync::lock(&self.limits).clone()
     }
 
     /// Swaps in new limits (copy-on-write); workers pick them up at their next loop turn. The
@@ -74,7 +75,7 @@ impl Shared {
         let mut new = limits.normalized();
         new.buffer_size = old.buffer_size;
         new.pooled_buffers = old.pooled_buffers;
-        *self.limits.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+        *crate::sync::lock(&self.limits) = Arc::new(new);
         self.limits_gen.fetch_add(1, Ordering::Release);
         for w in &self.wakers {
             w.wake();
@@ -126,6 +127,7 @@ pub struct ServerBuilder {
     backlog: i32,
     drain_timeout: std::time::Duration,
     drain_idle_grace: std::time::Duration,
+    shutdown_delay: std::time::Duration,
     app: AppBuilder,
     ops: Ops,
 }
@@ -157,6 +159,7 @@ impl Server {
             backlog: 4096,
             drain_timeout: std::time::Duration::from_secs(10),
             drain_idle_grace: std::time::Duration::ZERO,
+            shutdown_delay: std::time::Duration::ZERO,
             app: AppBuilder::new(),
             ops: Ops::default(),
         }
@@ -231,6 +234,13 @@ impl ServerBuilder {
     /// restarts (a new process on the same port with `SO_REUSEPORT`, then stop the old one).
     pub fn drain_idle_grace(mut self, d: std::time::Duration) -> Self {
         self.drain_idle_grace = d;
+        self
+    }
+
+    /// How long [`Stopper::shutdown`] keeps the server running but not ready before it drains
+    /// (default 0): long enough for load balancers to see `/readyz` fail and stop sending.
+    pub fn shutdown_delay(mut self, d: std::time::Duration) -> Self {
+        self.shutdown_delay = d;
         self
     }
 
@@ -371,6 +381,8 @@ impl ServerBuilder {
             limits: Mutex::new(Arc::new(self.limits.normalized())),
             limits_gen: AtomicU64::new(0),
             unready: AtomicBool::new(false),
+            shutting_down: AtomicBool::new(false),
+            shutdown_delay_ms: AtomicU64::new(duration_ms(self.shutdown_delay)),
             slots: (0..self.workers).map(|_| Slot::default()).collect(),
         });
         self.ops.attach_slots(shared.slots.clone());
@@ -575,6 +587,84 @@ impl Stopper {
     pub fn set_ready(&self, ready: bool) {
         self.0.unready.store(!ready, Ordering::Release);
     }
+
+    /// Replaces the shutdown delay (see [`ServerBuilder::shutdown_delay`]); a shutdown already
+    /// begun keeps the delay it started with.
+    pub fn set_shutdown_delay(&self, d: std::time::Duration) {
+        self.0
+            .shutdown_delay_ms
+            .store(duration_ms(d), Ordering::Release);
+    }
+
+    /// The shutdown delay in force.
+    pub fn shutdown_delay(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.0.shutdown_delay_ms.load(Ordering::Acquire))
+    }
+
+    /// Begins the production shutdown sequence and returns at once: the server turns not
+    /// ready (readiness answers 503 while requests are still served), after the shutdown delay
+    /// it stops gracefully (listeners close, requests in progress are finished, for at most the
+    /// drain timeout), and [`ServerHandle::join`] then returns. Returns `false`, and does
+    /// nothing, when a shutdown had already begun: callers treat a second request as "stop
+    /// now" (the `strela` binary exits with 130; [`Stopper::stop_now`] closes everything).
+    pub fn shutdown(&self) -> bool {
+        if self.0.shutting_down.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        self.set_ready(false);
+        let delay = self.shutdown_delay();
+        if delay.is_zero() {
+            self.stop();
+        } else {
+            let shared = self.0.clone();
+            let spawned = std::thread::Builder::new()
+                .name("strela-shutdown".into())
+                .spawn(move || {
+                    std::thread::sleep(delay);
+                    shared.stop();
+                });
+            if spawned.is_err() {
+                self.stop(); // no thread for the delay: drain now rather than never
+            }
+        }
+        true
+    }
+
+    /// Whether [`Stopper::shutdown`] has been called.
+    pub fn is_shutting_down(&self) -> bool {
+        self.0.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// Runs the shutdown sequence on `SIGINT` and `SIGTERM` from a background thread: the first
+    /// signal begins [`Stopper::shutdown`], a second one exits the process with status 130
+    /// (as a shell reports an interrupted program). Other signals are left to the caller.
+    /// Feature `signals`.
+    #[cfg(feature = "signals")]
+    pub fn stop_on_signals(&self) -> io::Result<()> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+        let stopper = self.clone();
+        std::thread::Builder::new()
+            .name("strela-signals".into())
+            .spawn(move || {
+                for sig in signals.forever() {
+                    if !stopper.shutdown() {
+                        log::warn!("second stop signal: exiting now signal={sig}");
+                        std::process::exit(130);
+                    }
+                    log::info!(
+                        "stopping signal={sig} shutdown_delay_ms={} drain_timeout_secs={}",
+                        stopper.shutdown_delay().as_millis(),
+                        stopper.0.drain_timeout.as_secs()
+                    );
+                }
+            })?;
+        Ok(())
+    }
+}
+
+fn duration_ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl std::fmt::Debug for Stopper {

@@ -251,7 +251,7 @@ impl<H: Handler + ?Sized> Worker<H> {
 impl<H: Handler + ?Sized> State<'_, H> {
     /// Copies this worker's figures to its published slot (once per loop turn).
     fn publish(&self, slot: &crate::ops::Slot, deferred_live: usize) {
-        let mut f = slot.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut f = crate::sync::lock(&slot.0);
         f.stats.clone_from(&self.cx.stats);
         f.connections = self.slab.len() as u64;
         f.buffers = self.cx.pool.outstanding() as u64;

@@ -157,11 +157,6 @@ impl Reply {
         &self.headers
     }
 
-    /// The body.
-    pub fn body_ref(&self) -> &Bytes {
-        &self.body
-    }
-
     /// Whether the connection closes after this reply.
     pub fn will_close(&self) -> bool {
         self.close
@@ -213,7 +208,7 @@ impl Inbox {
 
     /// Moves every waiting reply into `out` (appended, in arrival order).
     pub fn take(&self, out: &mut Vec<Done>) {
-        let mut q = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        let mut q = crate::sync::lock(&self.done);
         if out.is_empty() {
             std::mem::swap(&mut *q, out);
         } else {
@@ -228,7 +223,7 @@ impl Inbox {
     }
 
     fn post(&self, d: Done) {
-        let mut q = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        let mut q = crate::sync::lock(&self.done);
         let was_empty = q.is_empty();
         q.push(d);
         drop(q);

@@ -119,6 +119,7 @@ impl<'a> Request<'a> {
     }
 
     #[inline]
+    #[allow(unsafe_code)]
     fn str_of(&self, s: Span) -> &'a str {
         let bytes = s.get(self.buf);
         debug_assert!(std::str::from_utf8(bytes).is_ok());
@@ -198,11 +199,6 @@ impl<'a> Request<'a> {
     #[inline]
     pub fn body(&self) -> &'a [u8] {
         &self.buf[self.head.head_len as usize..]
-    }
-
-    /// The raw head bytes, request line to the blank line included.
-    pub fn raw_head(&self) -> &'a [u8] {
-        &self.buf[..self.head.head_len as usize]
     }
 }
 

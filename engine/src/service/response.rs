@@ -321,13 +321,6 @@ impl<'a> Response<'a> {
         self
     }
 
-    /// Adds a header whose value is a number, formatted without allocating.
-    pub fn header_num(&mut self, name: &str, value: u64) -> &mut Self {
-        let mut b = itoa::Buffer::new();
-        let v = b.format(value);
-        self.header(name, v)
-    }
-
     /// Sets `Content-Type`.
     #[inline]
     pub fn content_type(&mut self, value: &str) -> &mut Self {
@@ -362,13 +355,8 @@ impl<'a> Response<'a> {
         self
     }
 
-    /// Takes ownership of a `Vec<u8>` body.
-    pub fn body_vec(&mut self, body: Vec<u8>) -> &mut Self {
-        self.body = Body::Owned(body);
-        self
-    }
-
-    /// Uses a shared `Bytes` body (reference-counted, not copied until encoding).
+    /// Uses a shared `Bytes` body (reference-counted, not copied until encoding). A `Vec<u8>`
+    /// becomes one without a copy: `res.body_bytes(vec.into())`.
     pub fn body_bytes(&mut self, body: Bytes) -> &mut Self {
         self.body = Body::Bytes(body);
         self

@@ -15,10 +15,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+use signal_hook::consts::{SIGHUP, SIGUSR1};
 mod config;
 mod logging;
 
@@ -199,6 +198,7 @@ fn main() -> ExitCode {
         .limits(cfg.limits.clone())
         .drain_timeout(cfg.drain_timeout)
         .drain_idle_grace(cfg.drain_idle_grace)
+        .shutdown_delay(cfg.shutdown_delay)
         .backlog(cfg.backlog)
         .get("/plaintext", strela::endpoints::plaintext)
         .get("/json", strela::endpoints::json)
@@ -239,40 +239,22 @@ fn main() -> ExitCode {
     };
 
     let stopper = handle.stopper();
-    let stopping = Arc::new(AtomicBool::new(false));
     let startup = startup_fields(&handle, &cfg);
-    match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1]) {
+    // INT/TERM: the library's shutdown sequence (unready, delay, drain; a second one exits).
+    if let Err(e) = stopper.stop_on_signals() {
+        log::error!("cannot install signal handlers error={:?}", e.to_string());
+    }
+    match signal_hook::iterator::Signals::new([SIGHUP, SIGUSR1]) {
         Ok(mut signals) => {
-            let stopping = stopping.clone();
             std::thread::spawn(move || {
                 let mut current = cfg;
                 for sig in signals.forever() {
                     if sig == SIGUSR1 {
                         log::info!("reopening the access log signal=USR1");
                         reopener.reopen();
-                        continue;
-                    }
-                    if sig == SIGHUP {
+                    } else {
                         current = reload(&args, current, &stopper, &access_switch, &reopener, &ops);
-                        continue;
                     }
-                    if stopping.swap(true, Ordering::AcqRel) {
-                        log::warn!("second stop signal: exiting now signal={sig}");
-                        std::process::exit(130);
-                    }
-                    // Not ready first (load balancers stop sending), then drain.
-                    stopper.set_ready(false);
-                    log::info!(
-                        "stopping signal={sig} shutdown_delay_ms={} drain_timeout_secs={}",
-                        current.shutdown_delay.as_millis(),
-                        current.drain_timeout.as_secs()
-                    );
-                    let stopper = stopper.clone();
-                    let delay = current.shutdown_delay;
-                    std::thread::spawn(move || {
-                        std::thread::sleep(delay);
-                        stopper.stop();
-                    });
                 }
             });
         }
@@ -314,6 +296,7 @@ fn reload(
     };
     let (live, restart) = current.reload_diff(&new);
     stopper.set_limits(&new.limits);
+    stopper.set_shutdown_delay(new.shutdown_delay);
     logging::set_level(new.log_level);
     access.store(new.access_log, Ordering::Relaxed);
     ops.set_facts(new.to_json());
