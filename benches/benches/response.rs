@@ -9,11 +9,12 @@
 
 use criterion::{Criterion, Throughput};
 use std::hint::black_box;
-use strela::date::{format_imf_fixdate, unix_now, DateCache};
+use strela::date::{format_imf_fixdate, DateCache};
+use strela::unix_now;
 use strela::{Response, Version};
 
 fn bench(c: &mut Criterion) {
-    let date = DateCache::now();
+    let date = DateCache::new(unix_now());
     let mut g = c.benchmark_group("response");
     g.throughput(Throughput::Elements(1));
     let mut out = Vec::with_capacity(8192);
@@ -46,7 +47,7 @@ fn bench(c: &mut Criterion) {
     g.finish();
 
     let mut g = c.benchmark_group("date");
-    let mut cache = DateCache::now();
+    let mut cache = DateCache::new(unix_now());
     let now = unix_now();
     g.bench_function("cache_hit", |b| {
         b.iter(|| {

@@ -44,6 +44,7 @@ pub use app::error::{fallible, HttpError};
 pub use app::middleware;
 pub use proto::date;
 pub use proto::error::RequestError;
+pub use proto::fields::ResponseError;
 pub use proto::head::{Method, Version};
 pub use proto::limits::Limits;
 pub use runtime::server::{
@@ -52,9 +53,9 @@ pub use runtime::server::{
 pub use service::defer::{BlockingPool, CancelToken, Deferred, Reply};
 pub use service::handler::{Handler, Refusal};
 pub use service::request::{Request, RequestMeta, RouteMatch};
-pub use service::response::{Response, ResponseError};
+pub use service::response::Response;
 pub use strela_router as router;
-pub use sys::{process_facts, raise_fd_limit, ProcessFacts};
+pub use sys::{process_facts, raise_fd_limit, unix_now, ProcessFacts};
 
 /// The README states these sizes; this keeps the sentence true (it fails when either changes).
 #[cfg(test)]

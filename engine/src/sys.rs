@@ -277,6 +277,12 @@ pub fn coarse_unix_secs() -> u64 {
     rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse).tv_sec as u64
 }
 
+/// Seconds since the Unix epoch from the realtime clock (for log timestamps; the `Date` header
+/// uses the coarse clock).
+pub fn unix_now() -> u64 {
+    rustix::time::clock_gettime(rustix::time::ClockId::Realtime).tv_sec as u64
+}
+
 /// Raises the soft limit on open files to the hard limit; returns the new soft limit.
 pub fn raise_fd_limit() -> u64 {
     use rustix::process::{getrlimit, setrlimit, Resource};

@@ -51,14 +51,18 @@ impl From<RequestError> for HttpError {
 
 /// Adapts a fallible handler: `Err(e)` replaces whatever the handler wrote with `e.status` and
 /// `e.message` (the one place a handler error becomes a response).
-pub fn fallible<F>(f: F) -> impl crate::Handler
+pub fn fallible<F>(f: F) -> impl crate::service::handler::Handler
 where
-    F: Fn(&crate::Request<'_>, &mut crate::Response<'_>) -> Result<(), HttpError>
+    F: Fn(
+            &crate::service::request::Request<'_>,
+            &mut crate::service::response::Response<'_>,
+        ) -> Result<(), HttpError>
         + Send
         + Sync
         + 'static,
 {
-    move |req: &crate::Request<'_>, res: &mut crate::Response<'_>| {
+    move |req: &crate::service::request::Request<'_>,
+          res: &mut crate::service::response::Response<'_>| {
         if let Err(e) = f(req, res) {
             res.reset();
             res.status(e.status).content_type("text/plain");

@@ -35,11 +35,6 @@ impl DateCache {
         c
     }
 
-    /// A cache rendered for the current wall-clock second.
-    pub fn now() -> Self {
-        Self::new(unix_now())
-    }
-
     /// Re-renders the date if `unix_secs` is a different second; otherwise does nothing.
     #[inline]
     pub fn refresh(&mut self, unix_secs: u64) {
@@ -67,14 +62,6 @@ impl DateCache {
     pub fn date(&self) -> &[u8] {
         &self.head[D0..D0 + DATE_LEN]
     }
-}
-
-/// Seconds since the Unix epoch, from the system clock.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// Formats `unix_secs` as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) into `out`.

@@ -138,3 +138,60 @@ pub const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 pub fn status_class(status: u16) -> usize {
     ((status / 100) as usize).clamp(1, 5) - 1
 }
+
+/// Why a status or header was refused ([`Response::try_status`](crate::Response::try_status),
+/// [`Response::try_header`](crate::Response::try_header), and the same on a deferred `Reply`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseError {
+    /// A 1xx code as the final status (strela sends `100 Continue` itself; 101 needs an
+    /// upgrade strela does not do), or a code outside 100..=999.
+    NotAFinalStatus(u16),
+    /// `Content-Length`, `Transfer-Encoding` or `Connection`: framing is strela's job (use
+    /// [`Response::close`](crate::Response::close) to close the connection).
+    FramingHeader,
+    /// A name that is not a token, or a value with CR, LF, NUL or another control byte.
+    InvalidHeader,
+}
+
+impl std::fmt::Display for ResponseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ResponseError::NotAFinalStatus(c) => {
+                write!(
+                    f,
+                    "{c} is not a final status (1xx and codes outside 100-999 are refused)"
+                )
+            }
+            ResponseError::FramingHeader => {
+                f.write_str("Content-Length, Transfer-Encoding and Connection are set by strela")
+            }
+            ResponseError::InvalidHeader => {
+                f.write_str("header name is not a token or value has a control byte")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ResponseError {}
+
+/// A code that may be a response's final status: 200..=999 (1xx are strela's own interim
+/// responses; codes outside three digits are not HTTP).
+pub(crate) fn check_final_status(code: u16) -> Result<(), ResponseError> {
+    if (200..=999).contains(&code) {
+        Ok(())
+    } else {
+        Err(ResponseError::NotAFinalStatus(code))
+    }
+}
+
+/// Whether a handler may set a header line: not a framing header, a token name, a value
+/// without control bytes.
+pub(crate) fn check_header(name: &[u8], value: &[u8]) -> Result<(), ResponseError> {
+    if is_framing(name) {
+        return Err(ResponseError::FramingHeader);
+    }
+    if !valid_name(name) || !valid_value(value) {
+        return Err(ResponseError::InvalidHeader);
+    }
+    Ok(())
+}

@@ -25,6 +25,7 @@
 
 use crate::proto::error::RequestError;
 use crate::proto::limits::Limits;
+use crate::proto::span::{HeaderSpan, Span};
 
 // ---- character classes -----------------------------------------------------------------------
 
@@ -166,7 +167,7 @@ pub enum Scan {
 }
 
 /// One field line's spans (offsets from the head's first byte), written by a full parse.
-pub(crate) type FieldOut<'a> = &'a mut [super::head::HeaderSpan];
+pub(crate) type FieldOut<'a> = &'a mut [HeaderSpan];
 
 /// Validates (and with `RECORD`, records) the head at the start of `buf` from `cur`.
 ///
@@ -542,8 +543,8 @@ pub(crate) fn scan<const RECORD: bool>(
                 }
                 if RECORD {
                     // The name's start stays in `part_start`; the value starts here.
-                    fields[nf as usize].name = super::head::Span::at(part_start, name_end);
-                    fields[nf as usize].value = super::head::Span::at(i, i);
+                    fields[nf as usize].name = Span::at(part_start, name_end);
+                    fields[nf as usize].value = Span::at(i, i);
                 }
                 st = S_VALUE;
             }
@@ -564,7 +565,7 @@ pub(crate) fn scan<const RECORD: bool>(
                     while e > start && matches!(buf[e - 1], b' ' | b'\t') {
                         e -= 1;
                     }
-                    f.value = super::head::Span::at(start, e);
+                    f.value = Span::at(start, e);
                 }
                 nf += 1;
                 i += 1;
@@ -678,8 +679,8 @@ pub(crate) fn fast(
             e -= 1;
         }
         let f = &mut fields[nf];
-        f.name = super::head::Span::at(name, name_end);
-        f.value = super::head::Span::at(value, e);
+        f.name = Span::at(name, name_end);
+        f.value = Span::at(value, e);
         nf += 1;
         i += 2;
     }

@@ -25,4 +25,5 @@ pub mod grammar;
 pub mod head;
 pub mod limits;
 pub mod pool;
+pub mod span;
 pub mod stats;

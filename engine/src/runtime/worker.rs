@@ -37,7 +37,7 @@ use std::time::Instant;
 
 use crate::proto::conn::{plain_answer, Context};
 use crate::proto::stats::{Counter, TimeoutKind};
-use crate::runtime::server::Shared;
+use crate::runtime::shared::Shared;
 use crate::runtime::slab::Slab;
 use crate::runtime::timer::Wheel;
 use crate::service::defer::{Done, Inbox};

@@ -27,7 +27,9 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::proto::fields::{is_framing, reason, valid_name, valid_value};
+use crate::proto::fields::{
+    check_final_status, check_header, is_framing, reason, valid_name, valid_value, ResponseError,
+};
 
 const PENDING: u8 = 0;
 const CANCELLED: u8 = 1;
@@ -63,10 +65,8 @@ impl Reply {
 
     /// A reply with `status` and an empty body, or the error for a code that cannot be a final
     /// status (1xx, or outside 100..=999).
-    pub fn try_new(status: u16) -> Result<Self, crate::ResponseError> {
-        if !(200..=999).contains(&status) {
-            return Err(crate::ResponseError::NotAFinalStatus(status));
-        }
+    pub fn try_new(status: u16) -> Result<Self, ResponseError> {
+        check_final_status(status)?;
         Ok(Reply {
             status,
             headers: Vec::new(),
@@ -101,19 +101,15 @@ impl Reply {
 
     /// The same reply with another status, or the error for a code that cannot be a final
     /// status (the reply is then dropped).
-    pub fn try_with_status(mut self, status: u16) -> Result<Self, crate::ResponseError> {
+    pub fn try_with_status(mut self, status: u16) -> Result<Self, ResponseError> {
         self.status = Reply::try_new(status)?.status;
         Ok(self)
     }
 
     /// Adds a header line, or says why it is refused (see [`crate::Response::try_header`]).
-    pub fn try_header(
-        self,
-        name: &str,
-        value: impl AsRef<[u8]>,
-    ) -> Result<Self, crate::ResponseError> {
+    pub fn try_header(self, name: &str, value: impl AsRef<[u8]>) -> Result<Self, ResponseError> {
         let v = value.as_ref();
-        crate::Response::check_header(name, v)?;
+        check_header(name.as_bytes(), v)?;
         Ok(self.header(name, v))
     }
 
@@ -549,7 +545,7 @@ mod tests {
             .header("X-Bad", "a\r\nb");
         assert_eq!(r.status_code(), 201);
         assert_eq!(r.rendered_headers(), b"X-Ok: 1\r\n");
-        use crate::ResponseError as E;
+        use ResponseError as E;
         assert_eq!(
             Reply::ok().try_header("Content-Length", "5").err(),
             Some(E::FramingHeader)
@@ -566,7 +562,7 @@ mod tests {
         for code in [0, 42, 100, 101, 103, 199, 1000] {
             assert_eq!(
                 Reply::try_new(code).err(),
-                Some(crate::ResponseError::NotAFinalStatus(code))
+                Some(ResponseError::NotAFinalStatus(code))
             );
             assert!(Reply::ok().try_with_status(code).is_err());
             assert!(std::panic::catch_unwind(|| Reply::new(code)).is_err());

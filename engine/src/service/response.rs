@@ -16,7 +16,8 @@ use bytes::Bytes;
 
 use crate::proto::date::{DateCache, BLOCK_LEN};
 use crate::proto::fields::{
-    is_framing, render_status_line, valid_name, valid_value, STATUS_LINE_MAX,
+    check_final_status, check_header, is_framing, render_status_line, valid_name, valid_value,
+    ResponseError, STATUS_LINE_MAX,
 };
 use crate::proto::head::Version;
 use crate::service::defer::{Cell, Deferred, Inbox};
@@ -69,40 +70,6 @@ pub(crate) struct Taken {
     pub(crate) deadline: Instant,
 }
 const OK_LINE_LEN: u16 = 17; // "HTTP/1.1 200 OK\r\n"
-
-/// Why a status or header was refused ([`Response::try_status`], [`Response::try_header`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResponseError {
-    /// A 1xx code as the final status (strela sends `100 Continue` itself; 101 needs an
-    /// upgrade strela does not do), or a code outside 100..=999.
-    NotAFinalStatus(u16),
-    /// `Content-Length`, `Transfer-Encoding` or `Connection`: framing is strela's job (use
-    /// [`Response::close`] to close the connection).
-    FramingHeader,
-    /// A name that is not a token, or a value with CR, LF, NUL or another control byte.
-    InvalidHeader,
-}
-
-impl std::fmt::Display for ResponseError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ResponseError::NotAFinalStatus(c) => {
-                write!(
-                    f,
-                    "{c} is not a final status (1xx and codes outside 100-999 are refused)"
-                )
-            }
-            ResponseError::FramingHeader => {
-                f.write_str("Content-Length, Transfer-Encoding and Connection are set by strela")
-            }
-            ResponseError::InvalidHeader => {
-                f.write_str("header name is not a token or value has a control byte")
-            }
-        }
-    }
-}
-
-impl std::error::Error for ResponseError {}
 
 /// The response a handler fills in. Starts as `200 OK` with an empty body.
 ///
@@ -257,9 +224,7 @@ impl<'a> Response<'a> {
     /// 100..=999), leaving the response as it was.
     #[inline]
     pub fn try_status(&mut self, code: u16) -> Result<&mut Self, ResponseError> {
-        if !(200..=999).contains(&code) {
-            return Err(ResponseError::NotAFinalStatus(code));
-        }
+        check_final_status(code)?;
         if code != self.status {
             self.set_status_line(code);
         }
@@ -297,13 +262,7 @@ impl<'a> Response<'a> {
     /// Whether a header line may be set, and why not: a framing header, a name that is not a
     /// token, a value with a control byte.
     pub fn check_header(name: &str, value: &[u8]) -> Result<(), ResponseError> {
-        if is_framing(name.as_bytes()) {
-            return Err(ResponseError::FramingHeader);
-        }
-        if !valid_name(name.as_bytes()) || !valid_value(value) {
-            return Err(ResponseError::InvalidHeader);
-        }
-        Ok(())
+        check_header(name.as_bytes(), value)
     }
 
     /// Adds a header line. See the type docs for what is refused.

@@ -245,12 +245,12 @@ impl Middleware for AccessLog {
             method_len: m.len().min(16) as u8,
             target: [0; TARGET_MAX],
             target_len: 0,
-            http10: req.version() == crate::Version::Http10,
+            http10: req.version() == crate::proto::head::Version::Http10,
             refused: None,
             status: res.status_code(),
             bytes: res.body_bytes_ref().len() as u64,
             micros: req.meta().received.elapsed().as_micros() as u64,
-            unix_secs: crate::proto::date::unix_now(),
+            unix_secs: crate::sys::unix_now(),
         };
         r.method[..r.method_len as usize].copy_from_slice(&m[..r.method_len as usize]);
         let mut n = t.len().min(TARGET_MAX);
@@ -281,7 +281,7 @@ impl Middleware for AccessLog {
             status: f.status,
             bytes: f.bytes,
             micros: 0,
-            unix_secs: crate::proto::date::unix_now(),
+            unix_secs: crate::sys::unix_now(),
         };
         r.target[..r.target_len as usize].copy_from_slice(&f.line[..r.target_len as usize]);
         self.send(r);

@@ -20,7 +20,7 @@ impl log::Log for Logfmt {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let ts = strela::date::format_rfc3339(strela::date::unix_now());
+        let ts = strela::date::format_rfc3339(strela::unix_now());
         let level = record.level().as_str().to_ascii_lowercase();
         // Messages are written as `msg="…" key=value …`: the text before the first key=value
         // pair is the message, quoted; the pairs follow as they are.
