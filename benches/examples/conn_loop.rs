@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! cargo build --release -p strela-benches --example conn_loop
-//! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out target/release/examples/conn_loop plaintext 16 20000 [routed]
+//! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out target/release/examples/conn_loop plaintext 16 20000 [routed] [tfb]
 //! callgrind_annotate /tmp/cg.out | head -30
 //! ```
 //! It prints the request count; divide the total instructions (minus a run with 0 iterations)
@@ -18,7 +18,11 @@ fn main() {
     let depth: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(16);
     let iters: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(10_000);
     // "routed": the binary's configuration (router in front); otherwise the plain `core` handler.
-    let routed = args.next().as_deref() == Some("routed");
+    // "tfb": TechEmpower's request headers (a long Accept, Connection: keep-alive), as wrk and
+    // `../shared/tools/instr` send them; otherwise a minimal request.
+    let flags: Vec<String> = args.collect();
+    let routed = flags.iter().any(|f| f == "routed");
+    let tfb = flags.iter().any(|f| f == "tfb");
     let mut app = strela::app::AppBuilder::new();
     app.route("GET", "/plaintext", strela::endpoints::plaintext);
     app.route("GET", "/json", strela::endpoints::json);
@@ -28,7 +32,15 @@ fn main() {
     } else {
         std::sync::Arc::new(strela::endpoints::core)
     };
-    let req = format!("GET /{path} HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n");
+    let req = if tfb {
+        format!(
+            "GET /{path} HTTP/1.1\r\nHost: localhost\r\nAccept: text/plain,text/html;q=0.9,\
+             application/xhtml+xml;q=0.9,application/xml;q=0.8,*/*;q=0.7\r\n\
+             Connection: keep-alive\r\n\r\n"
+        )
+    } else {
+        format!("GET /{path} HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n")
+    };
     let batch = req.repeat(depth);
     let mut d = Driver::new(handler);
     let mut total = 0;

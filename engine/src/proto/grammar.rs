@@ -95,6 +95,23 @@ fn class(b: u8) -> u8 {
     CLASS[b as usize]
 }
 
+/// The index of the first byte from `i` on whose class lacks `mask` (one class bit), or
+/// `b.len()`. Four bytes per step while four remain: one bounds check and one branch for the
+/// four lookups, which matters for names and paths of a few bytes to a few dozen.
+#[inline(always)]
+fn run(b: &[u8], mut i: usize, mask: u8) -> usize {
+    while let Some(w) = b.get(i..i + 4) {
+        if class(w[0]) & class(w[1]) & class(w[2]) & class(w[3]) & mask == 0 {
+            break;
+        }
+        i += 4;
+    }
+    while i < b.len() && class(b[i]) & mask != 0 {
+        i += 1;
+    }
+    i
+}
+
 // ---- states ------------------------------------------------------------------------------------
 
 const S_METHOD: u8 = 0;
@@ -591,10 +608,7 @@ pub(crate) fn fast(
 ) -> Option<usize> {
     let end = buf.len().min(lim.max_head_bytes);
     let b = &buf[..end];
-    let mut i = 0;
-    while i < b.len() && class(b[i]) & TCHAR != 0 {
-        i += 1;
-    }
+    let mut i = run(b, 0, TCHAR);
     if i == 0 || *b.get(i)? != b' ' || &b[..i] == b"CONNECT" {
         return None;
     }
@@ -609,9 +623,7 @@ pub(crate) fn fast(
     let mut mask = PCHAR;
     let mut query = None;
     loop {
-        while i < b.len() && class(b[i]) & mask != 0 {
-            i += 1;
-        }
+        i = run(b, i, mask);
         match *b.get(i)? {
             b'%' if b.get(i + 1)?.is_ascii_hexdigit() && b.get(i + 2)?.is_ascii_hexdigit() => {
                 i += 3;
@@ -658,25 +670,30 @@ pub(crate) fn fast(
             return None;
         }
         let name = i;
-        while i < b.len() && class(b[i]) & TCHAR != 0 {
-            i += 1;
-        }
+        i = run(b, i, TCHAR);
         if i == name || *b.get(i)? != b':' {
             return None;
         }
         let name_end = i;
         i += 1;
+        // The usual one space after the colon, then any further OWS.
+        if b.get(i) == Some(&b' ') {
+            i += 1;
+        }
         while i < b.len() && matches!(b[i], b' ' | b'\t') {
             i += 1;
         }
         let value = i;
         i = skip_field_value(b, i, b.len());
-        if *b.get(i)? != b'\r' || *b.get(i + 1)? != b'\n' {
+        let (Some(b'\r'), Some(b'\n')) = (b.get(i), b.get(i + 1)) else {
             return None;
-        }
+        };
+        // Trailing OWS is not part of the value (rare: one compare when there is none).
         let mut e = i;
-        while e > value && matches!(b[e - 1], b' ' | b'\t') {
-            e -= 1;
+        if matches!(b[e - 1], b' ' | b'\t') {
+            while e > value && matches!(b[e - 1], b' ' | b'\t') {
+                e -= 1;
+            }
         }
         let f = &mut fields[nf];
         f.name = Span::at(name, name_end);
@@ -733,20 +750,13 @@ pub fn is_host(v: &[u8]) -> bool {
         close + 1
     } else {
         // reg-name, one table lookup per byte; `%XX` on the side.
-        let mut i = v
-            .iter()
-            .position(|&b| class(b) & RCHAR == 0)
-            .unwrap_or(v.len());
+        let mut i = run(v, 0, RCHAR);
         while i + 2 < v.len()
             && v[i] == b'%'
             && v[i + 1].is_ascii_hexdigit()
             && v[i + 2].is_ascii_hexdigit()
         {
-            i += 3;
-            i += v[i..]
-                .iter()
-                .position(|&b| class(b) & RCHAR == 0)
-                .unwrap_or(v.len() - i);
+            i = run(v, i + 3, RCHAR);
         }
         i
     };
