@@ -87,14 +87,8 @@ pub unsafe extern "C" fn strela_request_header(
     req: *const strela_request,
     name: *const c_char,
 ) -> strela_str {
-    guard_or(strela_str::ABSENT, || {
-        // SAFETY: per the contract.
-        let (Some(r), Some(name)) = (unsafe { request(req) }, unsafe { c_name(name) }) else {
-            set_error("req or name is NULL (or name is not ASCII)");
-            return strela_str::ABSENT;
-        };
-        r.header(name).map_or(strela_str::ABSENT, strela_str::of)
-    })
+    // SAFETY: the caller's contract is this function's.
+    unsafe { lookup(req, name, |r, n| r.header(n)) }
 }
 
 /// The route parameter `name` (e.g. "id" for "/users/{id}"), or {NULL, 0}.
@@ -106,14 +100,27 @@ pub unsafe extern "C" fn strela_request_param(
     req: *const strela_request,
     name: *const c_char,
 ) -> strela_str {
+    // SAFETY: the caller's contract is this function's.
+    unsafe { lookup(req, name, |r, n| r.param(n).map(str::as_bytes)) }
+}
+
+/// A value of the request found by name, as a `strela_str` ({NULL, 0} when absent, or when
+/// `req` or `name` is NULL or `name` is not ASCII: the last error then says so).
+///
+/// # Safety
+/// `req` is NULL or the request of a running handler; `name` is NULL or NUL-terminated.
+unsafe fn lookup(
+    req: *const strela_request,
+    name: *const c_char,
+    get: impl for<'r> FnOnce(&'r Request<'r>, &str) -> Option<&'r [u8]>,
+) -> strela_str {
     guard_or(strela_str::ABSENT, || {
-        // SAFETY: per the contract.
+        // SAFETY: per this function's contract.
         let (Some(r), Some(name)) = (unsafe { request(req) }, unsafe { c_name(name) }) else {
             set_error("req or name is NULL (or name is not ASCII)");
             return strela_str::ABSENT;
         };
-        r.param(name)
-            .map_or(strela_str::ABSENT, |v| strela_str::of(v.as_bytes()))
+        get(r, name).map_or(strela_str::ABSENT, strela_str::of)
     })
 }
 

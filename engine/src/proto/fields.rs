@@ -195,3 +195,18 @@ pub(crate) fn check_header(name: &[u8], value: &[u8]) -> Result<(), ResponseErro
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_classes() {
+        assert_eq!(status_class(100), 0);
+        assert_eq!(status_class(204), 1);
+        assert_eq!(status_class(308), 2);
+        assert_eq!(status_class(431), 3);
+        assert_eq!(status_class(599), 4);
+        assert_eq!(status_class(999), 4);
+    }
+}

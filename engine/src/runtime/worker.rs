@@ -72,6 +72,17 @@ struct Entry {
     conn: Connection,
 }
 
+impl Entry {
+    /// Where this connection's requests come from, for dispatch.
+    #[inline]
+    fn origin(&self, token: u64) -> Origin {
+        Origin {
+            token,
+            peer: self.peer,
+        }
+    }
+}
+
 const _: () = assert!(std::mem::size_of::<Entry>() <= 128);
 /// The size of a connection slot (the README states it).
 #[cfg(test)]
@@ -363,10 +374,7 @@ impl<H: Handler + ?Sized> State<'_, H> {
                 // Requests that arrived while the output was over the high-water mark wait
                 // in the buffer: answer them before reading more.
                 if e.conn.mid_request() {
-                    let at = Origin {
-                        token,
-                        peer: e.peer,
-                    };
+                    let at = e.origin(token);
                     dispatch::process(&mut e.conn, at, self.handler, &mut self.cx, &mut self.svc);
                     if flush(e, &mut self.cx.stats[Counter::BytesOut]).is_err() {
                         self.close(token);
@@ -392,10 +400,7 @@ impl<H: Handler + ?Sized> State<'_, H> {
             return;
         };
         let (cx, svc) = (&mut self.cx, &mut self.svc);
-        let at = Origin {
-            token,
-            peer: e.peer,
-        };
+        let at = e.origin(token);
         let alive = loop {
             if !e.conn.wants_read(&cx.limits) {
                 e.read_paused = !e.conn.is_closing();
@@ -602,10 +607,7 @@ impl<H: Handler + ?Sized> State<'_, H> {
                 continue;
             };
             if e.conn.mid_request() && !e.conn.is_closing() {
-                let at = Origin {
-                    token,
-                    peer: e.peer,
-                };
+                let at = e.origin(token);
                 dispatch::process(&mut e.conn, at, self.handler, &mut self.cx, &mut self.svc);
             }
             if flush(e, &mut self.cx.stats[Counter::BytesOut]).is_err() {
