@@ -11,7 +11,10 @@
 //! data arriving later raises a new edge), and write until done or `EAGAIN` (the next `OUT` edge
 //! comes when the kernel frees send space). Spurious wake-ups are harmless: every handler checks
 //! the connection's own state before acting.
-#![forbid(unsafe_code)]
+//!
+//! One function needs `unsafe` and allows it by name: [`block_sigpipe`] (libc's
+//! `pthread_sigmask`, which rustix does not wrap safely).
+#![deny(unsafe_code)]
 
 use std::io;
 use std::net::SocketAddr;
@@ -146,6 +149,72 @@ pub fn write(fd: BorrowedFd<'_>, data: &[u8]) -> io::Result<usize> {
             Err(Errno::INTR) => continue,
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+/// Writes as much of `bufs`, in order, as the socket takes now (one `sendmsg`); `Ok(0)` means
+/// `EAGAIN`. `MSG_NOSIGNAL` as in [`write`].
+#[inline]
+pub fn write_vectored(fd: BorrowedFd<'_>, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    let mut control = net::SendAncillaryBuffer::default();
+    loop {
+        match net::sendmsg(fd, bufs, &mut control, SendFlags::NOSIGNAL) {
+            Ok(n) => return Ok(n),
+            Err(Errno::AGAIN) => return Ok(0),
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// What [`send_file`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendFile {
+    /// This many bytes went to the socket.
+    Sent(usize),
+    /// The socket has no room now (`EAGAIN`): resume on the next `OUT` edge.
+    WouldBlock,
+    /// The file ended before `count` bytes (it is shorter than it was).
+    Eof,
+}
+
+/// Sends up to `count` bytes of `file` from `offset` to the socket with `sendfile(2)`: page
+/// cache to socket, no user-space copy. The calling thread must have SIGPIPE blocked
+/// ([`block_sigpipe`]): sendfile has no `MSG_NOSIGNAL`.
+#[inline]
+pub fn send_file(
+    sock: BorrowedFd<'_>,
+    file: &std::fs::File,
+    offset: u64,
+    count: u64,
+) -> io::Result<SendFile> {
+    let mut off = offset;
+    // At most 2 GiB per call (the kernel's own per-call bound is just below that).
+    let count = count.min(1 << 31) as usize;
+    loop {
+        match rustix::fs::sendfile(sock, file, Some(&mut off), count) {
+            Ok(0) if count > 0 => return Ok(SendFile::Eof),
+            Ok(n) => return Ok(SendFile::Sent(n)),
+            Err(Errno::AGAIN) => return Ok(SendFile::WouldBlock),
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Blocks SIGPIPE for the calling thread. A write to a connection the peer has closed then
+/// fails with `EPIPE` instead of killing a process that did not ignore the signal (a C program
+/// linking libstrela, say). The signal stays pending on the thread, which is harmless.
+#[allow(unsafe_code)]
+pub fn block_sigpipe() {
+    // SAFETY: `set` is a local sigset_t initialised by sigemptyset before use; the pointers
+    // passed are valid for the calls; pthread_sigmask only changes this thread's mask, and a
+    // null old-set pointer is allowed.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
 }
 

@@ -26,6 +26,7 @@ use std::net::SocketAddr;
 
 use crate::proto::conn::Context;
 use crate::proto::limits::Limits;
+use crate::proto::output::Front;
 use crate::service::defer::Done;
 use crate::service::dispatch::{self, Connection, Origin, Service};
 use crate::service::handler::Handler;
@@ -44,6 +45,9 @@ pub struct Driver<H> {
     pub handler: H,
     /// Everything the connection wrote so far.
     pub out: Vec<u8>,
+    /// A file body turned out shorter than its length while it was "sent": a worker closes
+    /// the connection there.
+    pub file_short: bool,
     origin: Origin,
     done: Vec<Done>,
 }
@@ -62,6 +66,7 @@ impl<H: Handler> Driver<H> {
             svc: Service::unattached(),
             handler,
             out: Vec::new(),
+            file_short: false,
             origin: Origin::default(),
             done: Vec::new(),
         }
@@ -73,15 +78,14 @@ impl<H: Handler> Driver<H> {
     }
 
     /// Appends `bytes` as the client sent them, answers what is complete and collects the
-    /// output into [`Driver::out`]. Returns how many requests were answered. Bytes after the
+    /// output into [`Driver::out`] (as a client that reads everything at once). Returns how many requests were answered. Bytes after the
     /// connection decided to close are ignored, as a server ignores them.
     pub fn feed(&mut self, bytes: &[u8]) -> usize {
         if self.conn.is_closing() {
             return 0;
         }
         self.push(bytes);
-        let n = self.process();
-        self.take_output();
+        let n = self.answer_all();
         // What the worker does once the socket has nothing more to read.
         self.conn.release_idle(&mut self.cx.pool);
         self.conn.shrink_partial(&mut self.cx.pool);
@@ -101,9 +105,14 @@ impl<H: Handler> Driver<H> {
             &mut self.cx,
             &mut self.svc,
         );
-        let out = self.conn.output().len();
-        std::hint::black_box(self.conn.output());
-        self.conn.consume(out);
+        if self.conn.has_pieces() {
+            self.take_output();
+            self.out.clear();
+        } else {
+            let out = self.conn.output().len();
+            std::hint::black_box(self.conn.output());
+            self.conn.consume(out, &mut self.cx.pool);
+        }
         self.conn.release_idle(&mut self.cx.pool);
         n
     }
@@ -129,10 +138,32 @@ impl<H: Handler> Driver<H> {
     /// Moves what the connection wants written into [`Driver::out`] (the client read it).
     /// Returns how many bytes.
     pub fn take_output(&mut self) -> usize {
-        let n = self.conn.output().len();
-        self.out.extend_from_slice(self.conn.output());
-        self.conn.consume(n);
-        n
+        use std::os::unix::fs::FileExt;
+        let mut total = 0;
+        loop {
+            let n = match self.conn.front() {
+                Front::Nothing => break,
+                Front::Bytes(b) => {
+                    self.out.extend_from_slice(b);
+                    b.len()
+                }
+                Front::File { file, offset, len } => {
+                    // What sendfile would send: the file's bytes, or the end of the
+                    // connection if the file is shorter now (then stop here).
+                    let mut buf = vec![0u8; len.min(1 << 20) as usize];
+                    let got = file.read_at(&mut buf, offset).unwrap_or(0);
+                    if got == 0 {
+                        self.file_short = true;
+                        break;
+                    }
+                    self.out.extend_from_slice(&buf[..got]);
+                    got
+                }
+            };
+            self.conn.consume(n, &mut self.cx.pool);
+            total += n;
+        }
+        total
     }
 
     /// Hands completed deferred answers to the connection (as the worker does when woken),
@@ -147,10 +178,26 @@ impl<H: Handler> Driver<H> {
             }
         }
         if self.conn.mid_request() && !self.conn.is_closing() {
-            self.process();
+            self.answer_all();
+        } else {
+            self.take_output();
         }
-        self.take_output();
+        self.conn.release_idle(&mut self.cx.pool);
         n
+    }
+
+    /// As the worker after a read: answer, write everything (this client reads it all), and
+    /// answer what the write high-water mark held back, until nothing more is complete.
+    fn answer_all(&mut self) -> usize {
+        let mut n = 0;
+        loop {
+            let k = self.process();
+            n += k;
+            let wrote = self.take_output();
+            if (k == 0 && wrote == 0) || !self.conn.mid_request() || self.file_short {
+                return n;
+            }
+        }
     }
 
     /// Whether the connection decided to close (after a refusal, `Connection: close`, …).

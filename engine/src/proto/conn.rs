@@ -24,6 +24,7 @@
 //! the first time a connection needs it.
 
 use std::collections::VecDeque;
+use std::io::IoSlice;
 
 use crate::proto::body::{self, ChunkedDecoder, Progress};
 use crate::proto::date::DateCache;
@@ -32,6 +33,7 @@ use crate::proto::fields::{reason, status_class};
 use crate::proto::grammar::Scan;
 use crate::proto::head::{self, Cursor, Head, HeaderScratch, HeaderSpan, Parsed};
 use crate::proto::limits::Limits;
+use crate::proto::output::{Front, Held, Piece, Pieces};
 use crate::proto::pool::BufPool;
 use crate::proto::stats::{Counter, Stats};
 
@@ -52,6 +54,8 @@ pub struct Context {
     scratch: Box<HeaderScratch>,
     /// Scratch for response bodies written in place (see `service::response`).
     pub(crate) body_scratch: Vec<u8>,
+    /// A body by reference from the answer being given (see [`Incoming::piece`]).
+    piece: Option<Piece>,
 }
 
 /// Body scratch kept between responses; a larger one (after one big response) is freed.
@@ -69,6 +73,7 @@ impl Context {
             draining: false,
             scratch: Box::default(),
             body_scratch: Vec::with_capacity(1024),
+            piece: None,
         }
     }
 
@@ -96,7 +101,7 @@ enum Slot<P> {
     /// Waiting for its answer: request `seq`, with the caller's bookkeeping.
     Waiting(u32, P),
     /// Encoded, waiting for the answers before it.
-    Ready(Vec<u8>),
+    Ready(Held),
 }
 
 /// Connection state most connections never need, boxed once when first needed.
@@ -106,6 +111,8 @@ struct Extra<P> {
     chunked: Option<ChunkedDecoder>,
     /// Answers in order from the first unfinished one; empty when none is waiting.
     slots: VecDeque<Slot<P>>,
+    /// Output written before the write buffer: sealed buffers and bodies sent by reference.
+    out: Pieces,
 }
 
 impl<P> Default for Extra<P> {
@@ -113,6 +120,7 @@ impl<P> Default for Extra<P> {
         Extra {
             chunked: None,
             slots: VecDeque::new(),
+            out: Pieces::default(),
         }
     }
 }
@@ -128,10 +136,15 @@ fn out_buf<'b, P>(
     match extra {
         Some(x) if !x.slots.is_empty() => {
             if !matches!(x.slots.back(), Some(Slot::Ready(_))) {
-                x.slots.push_back(Slot::Ready(Vec::with_capacity(256)));
+                x.slots.push_back(Slot::Ready(Held::default()));
             }
             match x.slots.back_mut() {
-                Some(Slot::Ready(v)) => v,
+                Some(Slot::Ready(h)) => {
+                    if h.tail.capacity() == 0 {
+                        h.tail.reserve(256);
+                    }
+                    &mut h.tail
+                }
                 _ => unreachable!("a Ready slot was just ensured"),
             }
         }
@@ -203,6 +216,8 @@ pub struct Incoming<'c> {
     pub out: &'c mut Vec<u8>,
     /// Scratch for a body written in place.
     pub body_scratch: &'c mut Vec<u8>,
+    /// Where a body written by reference goes (it follows what was written to `out`).
+    pub piece: &'c mut Option<Piece>,
     /// The `Server`/`Date` block.
     pub date: &'c DateCache,
     /// The limits in force.
@@ -392,7 +407,7 @@ impl<P> Conn<P> {
             if start == len || self.queue_full(&cx.limits) {
                 return self.idle_wait();
             }
-            if self.wbuf.len() - self.wpos as usize >= cx.limits.write_high_water {
+            if self.output_len() >= cx.limits.write_high_water as u64 {
                 // Backpressure: a client that pipelines and does not read gets no more answers
                 // queued than the high-water mark; the rest waits, unparsed, until it reads.
                 return Step::Wait;
@@ -489,6 +504,7 @@ impl<P> Conn<P> {
                     scratch,
                     body_scratch,
                     draining,
+                    piece,
                     ..
                 } = &mut *cx;
                 answer(Incoming {
@@ -497,6 +513,7 @@ impl<P> Conn<P> {
                     head,
                     out: out_buf(&mut self.wbuf, &mut self.extra, pool),
                     body_scratch,
+                    piece,
                     date,
                     limits,
                     seq: self.seq,
@@ -510,6 +527,9 @@ impl<P> Conn<P> {
                     keep_alive,
                     deferral_refused,
                 } => {
+                    if cx.piece.is_some() {
+                        self.push_after_answer(cx);
+                    }
                     cx.stats.status[status_class(status)] += 1;
                     cx.stats[Counter::Requests] += 1;
                     if deferral_refused {
@@ -584,11 +604,11 @@ impl<P> Conn<P> {
                     || x.slots
                         .iter()
                         .map(|s| match s {
-                            Slot::Ready(v) => v.len(),
+                            Slot::Ready(h) => h.bytes(),
                             Slot::Waiting(..) => 0,
                         })
-                        .sum::<usize>()
-                        >= limits.write_high_water
+                        .sum::<u64>()
+                        >= limits.write_high_water as u64
             }
             _ => false,
         }
@@ -617,7 +637,7 @@ impl<P> Conn<P> {
         &mut self,
         seq: u32,
         cx: &mut Context,
-        encode: impl FnOnce(P, &mut Vec<u8>, &DateCache, &mut Vec<u8>) -> bool,
+        encode: impl FnOnce(P, &mut Vec<u8>, &DateCache, &mut Vec<u8>) -> (bool, Option<Piece>),
         mut cancel: impl FnMut(P),
     ) -> bool {
         let Some(x) = self.extra.as_mut() else {
@@ -630,23 +650,35 @@ impl<P> Conn<P> {
         else {
             return false;
         };
-        let Slot::Waiting(_, p) = std::mem::replace(&mut x.slots[i], Slot::Ready(Vec::new()))
+        let Slot::Waiting(_, p) = std::mem::replace(&mut x.slots[i], Slot::Ready(Held::default()))
         else {
             unreachable!("position() found a Waiting slot");
         };
-        let keep_alive = {
-            let out = if i == 0 {
-                if self.wbuf.capacity() == 0 {
-                    self.wbuf = cx.pool.get();
-                }
-                &mut self.wbuf
-            } else {
-                match &mut x.slots[i] {
-                    Slot::Ready(v) => v,
-                    Slot::Waiting(..) => unreachable!("just replaced"),
-                }
+        let keep_alive = if i == 0 {
+            if self.wbuf.capacity() == 0 {
+                self.wbuf = cx.pool.get();
+            }
+            let (keep_alive, body) = encode(p, &mut self.wbuf, &cx.date, &mut cx.body_scratch);
+            if let Some(piece) = body {
+                seal_and_push(
+                    &mut x.out,
+                    &mut self.wbuf,
+                    &mut self.wpos,
+                    piece,
+                    &mut cx.pool,
+                );
+            }
+            keep_alive
+        } else {
+            let Slot::Ready(h) = &mut x.slots[i] else {
+                unreachable!("just replaced");
             };
-            encode(p, out, &cx.date, &mut cx.body_scratch)
+            h.tail.reserve(256);
+            let (keep_alive, body) = encode(p, &mut h.tail, &cx.date, &mut cx.body_scratch);
+            if let Some(piece) = body {
+                h.push(piece, &mut cx.pool);
+            }
+            keep_alive
         };
         cx.trim_scratch();
         if !keep_alive {
@@ -663,12 +695,43 @@ impl<P> Conn<P> {
         if i == 0 {
             x.slots.pop_front();
             while let Some(Slot::Ready(_)) = x.slots.front() {
-                if let Some(Slot::Ready(v)) = x.slots.pop_front() {
-                    self.wbuf.extend_from_slice(&v);
+                if let Some(Slot::Ready(mut h)) = x.slots.pop_front() {
+                    if !h.pieces.is_empty() {
+                        // Behind what the write buffer holds now, in order.
+                        if self.wpos as usize != self.wbuf.len() {
+                            let buf = std::mem::take(&mut self.wbuf);
+                            let pos = self.wpos as usize;
+                            x.out.push(Piece::Buf { buf, pos }, &mut cx.pool);
+                            self.wpos = 0;
+                        }
+                        x.out.append(&mut h.pieces);
+                    }
+                    if !h.tail.is_empty() {
+                        if self.wbuf.capacity() == 0 {
+                            self.wbuf = cx.pool.get();
+                        }
+                        self.wbuf.extend_from_slice(&h.tail);
+                    }
                 }
             }
         }
         true
+    }
+
+    /// Queues `piece` right behind the answer just written (into the write buffer, or into
+    /// the answers held behind a waiting one).
+    #[cold]
+    fn push_after_answer(&mut self, cx: &mut Context) {
+        let Some(piece) = cx.piece.take() else {
+            return;
+        };
+        let pool = &mut cx.pool;
+        let x = self.extra.get_or_insert_with(Box::default);
+        match x.slots.back_mut() {
+            Some(Slot::Ready(h)) => h.push(piece, pool),
+            Some(Slot::Waiting(..)) => unreachable!("an answer given now went to a Ready slot"),
+            None => seal_and_push(&mut x.out, &mut self.wbuf, &mut self.wpos, piece, pool),
+        }
     }
 
     /// Whether an answer is owed to a request answered later (answers may be queued behind it).
@@ -752,21 +815,67 @@ impl<P> Conn<P> {
         }
     }
 
-    /// Response bytes waiting to be written.
+    /// Response bytes waiting in the write buffer. When [`Conn::has_pieces`] says so, pieces
+    /// come before them: write from [`Conn::front`] or [`Conn::gather`] instead.
     #[inline]
     pub fn output(&self) -> &[u8] {
         &self.wbuf[self.wpos as usize..]
     }
 
+    /// Whether bodies written by reference (or sealed buffers) wait ahead of [`Conn::output`].
+    #[inline]
+    pub fn has_pieces(&self) -> bool {
+        self.extra.as_ref().is_some_and(|x| !x.out.is_empty())
+    }
+
     /// Whether response bytes wait to be written.
     #[inline]
     pub fn has_output(&self) -> bool {
-        (self.wpos as usize) < self.wbuf.len()
+        (self.wpos as usize) < self.wbuf.len() || self.has_pieces()
     }
 
-    /// Marks `n` bytes of [`Conn::output`] as written.
+    /// Response bytes waiting to be written, pieces included.
     #[inline]
-    pub fn consume(&mut self, n: usize) {
+    pub fn output_len(&self) -> u64 {
+        let queued = match &self.extra {
+            Some(x) => x.out.bytes(),
+            None => 0,
+        };
+        queued + (self.wbuf.len() - self.wpos as usize) as u64
+    }
+
+    /// What to write next: the first piece, or the write buffer.
+    pub fn front(&self) -> Front<'_> {
+        match &self.extra {
+            Some(x) if !x.out.is_empty() => x.out.front(),
+            _ if self.has_output() => Front::Bytes(self.output()),
+            _ => Front::Nothing,
+        }
+    }
+
+    /// Fills `iov` with the memory to write next, in order: the pieces up to the first file
+    /// piece (or all of them and then the write buffer). Returns how many slices it filled;
+    /// 0 when a file piece comes first ([`Conn::front`] says which).
+    pub fn gather<'a>(&'a self, iov: &mut [IoSlice<'a>]) -> usize {
+        let (mut k, all) = match &self.extra {
+            Some(x) => x.out.gather(iov),
+            None => (0, true),
+        };
+        if all && k < iov.len() && self.wpos as usize != self.wbuf.len() {
+            iov[k] = IoSlice::new(self.output());
+            k += 1;
+        }
+        k
+    }
+
+    /// Marks `n` bytes of the output as written, from the front (pieces, then the write
+    /// buffer). Written pieces' buffers go back to `pool`.
+    #[inline]
+    pub fn consume(&mut self, n: usize, pool: &mut BufPool) {
+        let n = match &mut self.extra {
+            Some(x) if !x.out.is_empty() => x.out.consume(n as u64, pool) as usize,
+            _ => n,
+        };
         let w = self.wpos as usize + n;
         debug_assert!(w <= self.wbuf.len());
         if w >= self.wbuf.len() {
@@ -799,7 +908,7 @@ impl<P> Conn<P> {
     #[inline]
     pub fn wants_read(&self, limits: &Limits) -> bool {
         !self.is_closing()
-            && self.output().len() < limits.write_high_water
+            && self.output_len() < limits.write_high_water as u64
             && !self.queue_full(limits)
     }
 
@@ -843,10 +952,12 @@ impl<P> Conn<P> {
     pub fn release_all(&mut self, pool: &mut BufPool, mut cancel: impl FnMut(P)) {
         if let Some(x) = &mut self.extra {
             for s in x.slots.drain(..) {
-                if let Slot::Waiting(_, p) = s {
-                    cancel(p);
+                match s {
+                    Slot::Waiting(_, p) => cancel(p),
+                    Slot::Ready(mut h) => h.pieces.clear(pool),
                 }
             }
+            x.out.clear(pool);
         }
         self.rbuf.clear();
         self.wbuf.clear();
@@ -859,6 +970,31 @@ impl<P> Conn<P> {
     pub fn buffer_bytes(&self) -> usize {
         self.rbuf.capacity() + self.wbuf.capacity()
     }
+}
+
+/// Queues `piece` behind the write buffer's unwritten bytes: they are sealed into a piece of
+/// their own first, so the order on the wire stays the order of the answers.
+fn seal_and_push(
+    out: &mut Pieces,
+    wbuf: &mut Vec<u8>,
+    wpos: &mut u32,
+    piece: Piece,
+    pool: &mut BufPool,
+) {
+    if *wpos as usize != wbuf.len() {
+        let buf = std::mem::take(wbuf);
+        out.push(
+            Piece::Buf {
+                buf,
+                pos: *wpos as usize,
+            },
+            pool,
+        );
+    } else if wbuf.capacity() != 0 {
+        wbuf.clear();
+    }
+    *wpos = 0;
+    out.push(piece, pool);
 }
 
 /// Writes a complete `status` answer with its reason phrase as a one-line `text/plain` body,

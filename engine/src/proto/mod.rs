@@ -24,6 +24,7 @@ pub mod fields;
 pub mod grammar;
 pub mod head;
 pub mod limits;
+pub mod output;
 pub mod pool;
 pub mod span;
 pub mod stats;

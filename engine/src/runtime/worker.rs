@@ -36,6 +36,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::proto::conn::{plain_answer, Context};
+use crate::proto::output::Front;
 use crate::proto::stats::{Counter, TimeoutKind};
 use crate::runtime::shared::Shared;
 use crate::runtime::slab::Slab;
@@ -43,7 +44,7 @@ use crate::runtime::timer::Wheel;
 use crate::service::defer::{Done, Inbox};
 use crate::service::dispatch::{self, Connection, Origin, Service};
 use crate::service::handler::{Handler, Refusal};
-use crate::sys::{self, Poller, ReadOutcome, Ready};
+use crate::sys::{self, Poller, ReadOutcome, Ready, SendFile};
 
 const TOKEN_WAKER: u64 = u64::MAX;
 /// Listener `i` is registered as `TOKEN_LISTENER0 - i` (connection tokens are slab indices,
@@ -128,6 +129,7 @@ impl<H: Handler + ?Sized> Worker<H> {
     /// whole server.
     pub(crate) fn run(self, ready: std::sync::mpsc::Sender<io::Result<()>>) -> io::Result<()> {
         let waker = &self.shared.wakers[self.id];
+        sys::block_sigpipe();
         let setup = || -> io::Result<Poller> {
             let poller = Poller::new(1024)?;
             if self.listeners.len() as u64 > MAX_LISTENERS {
@@ -365,23 +367,24 @@ impl<H: Handler + ?Sized> State<'_, H> {
             return;
         }
         if r.writable && e.conn.has_output() {
-            if flush(e, &mut self.cx.stats[Counter::BytesOut]).is_err() {
+            if flush(e, &mut self.cx).is_err() {
                 self.close(token);
                 return;
             }
-            if e.read_paused && e.conn.wants_read(&self.cx.limits) {
-                e.read_paused = false;
+            if (e.read_paused || e.conn.mid_request()) && e.conn.wants_read(&self.cx.limits) {
+                let paused = std::mem::replace(&mut e.read_paused, false);
                 // Requests that arrived while the output was over the high-water mark wait
                 // in the buffer: answer them before reading more.
                 if e.conn.mid_request() {
                     let at = e.origin(token);
-                    dispatch::process(&mut e.conn, at, self.handler, &mut self.cx, &mut self.svc);
-                    if flush(e, &mut self.cx.stats[Counter::BytesOut]).is_err() {
+                    if answer(e, at, self.handler, &mut self.cx, &mut self.svc).is_err() {
                         self.close(token);
                         return;
                     }
                 }
-                return self.read_ready(token, r.peer_closed);
+                if paused {
+                    return self.read_ready(token, r.peer_closed);
+                }
             }
         }
         if r.readable {
@@ -413,8 +416,7 @@ impl<H: Handler + ?Sized> State<'_, H> {
                     // Latency is measured from here, per read (not per loop turn, which
                     // would count time queued behind other connections).
                     svc.meta.received = Instant::now();
-                    dispatch::process(&mut e.conn, at, self.handler, cx, svc);
-                    if flush(e, &mut cx.stats[Counter::BytesOut]).is_err() {
+                    if answer(e, at, self.handler, cx, svc).is_err() {
                         break false;
                     }
                     if !full && !peer_closed {
@@ -538,7 +540,7 @@ impl<H: Handler + ?Sized> State<'_, H> {
                 // Best effort: tell a slow client why (one write attempt, then close).
                 let reason = if e.in_body { "slow_body" } else { "timeout" };
                 dispatch::time_out(&mut e.conn, reason, e.peer, self.handler, &mut self.cx);
-                let _ = flush(e, &mut self.cx.stats[Counter::BytesOut]);
+                let _ = flush(e, &mut self.cx);
             }
             self.close(token);
         }
@@ -610,7 +612,7 @@ impl<H: Handler + ?Sized> State<'_, H> {
                 let at = e.origin(token);
                 dispatch::process(&mut e.conn, at, self.handler, &mut self.cx, &mut self.svc);
             }
-            if flush(e, &mut self.cx.stats[Counter::BytesOut]).is_err() {
+            if flush(e, &mut self.cx).is_err() {
                 self.close(token);
                 continue;
             }
@@ -641,16 +643,64 @@ fn deadline_after(tick: u64, d: std::time::Duration) -> u32 {
     (tick + d.as_secs() + 1) as u32
 }
 
-/// Writes pending output until done or the socket is full; adds what was written to `sent`.
+/// Answers the complete requests in the read buffer and writes; while the writes drain the
+/// output and requests held back by the high-water mark remain, answers those too.
 #[inline]
-fn flush(e: &mut Entry, sent: &mut u64) -> io::Result<()> {
+fn answer<H: Handler + ?Sized>(
+    e: &mut Entry,
+    at: Origin,
+    handler: &H,
+    cx: &mut Context,
+    svc: &mut Service,
+) -> io::Result<()> {
+    loop {
+        let n = dispatch::process(&mut e.conn, at, handler, cx, svc);
+        flush(e, cx)?;
+        if n == 0 || !e.conn.mid_request() || e.conn.has_output() {
+            return Ok(());
+        }
+    }
+}
+
+/// Writes pending output until done or the socket is full; counts what was written.
+#[inline]
+fn flush(e: &mut Entry, cx: &mut Context) -> io::Result<()> {
     while e.conn.has_output() {
-        let n = sys::write(e.fd.as_fd(), e.conn.output())?;
+        let n = if e.conn.has_pieces() {
+            match write_pieces(e)? {
+                Some(n) => n,
+                None => break,
+            }
+        } else {
+            sys::write(e.fd.as_fd(), e.conn.output())?
+        };
         if n == 0 {
             break; // EAGAIN: resume on the next OUT edge
         }
-        *sent += n as u64;
-        e.conn.consume(n);
+        cx.stats[Counter::BytesOut] += n as u64;
+        e.conn.consume(n, &mut cx.pool);
     }
     Ok(())
+}
+
+/// One write of the output when bodies by reference are queued: the memory ahead gathered
+/// into one `sendmsg`, or a file range with `sendfile`. `None` on `EAGAIN` from sendfile.
+#[cold]
+fn write_pieces(e: &mut Entry) -> io::Result<Option<usize>> {
+    const IOV: usize = 16;
+    let sock = e.fd.as_fd();
+    if let Front::File { file, offset, len } = e.conn.front() {
+        return match sys::send_file(sock, file, offset, len)? {
+            SendFile::Sent(n) => Ok(Some(n)),
+            SendFile::WouldBlock => Ok(None),
+            // The file shrank: the length promised cannot be kept; close the connection.
+            SendFile::Eof => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "file shorter than its response length",
+            )),
+        };
+    }
+    let mut iov = [io::IoSlice::new(&[]); IOV];
+    let k = e.conn.gather(&mut iov);
+    sys::write_vectored(sock, &iov[..k]).map(Some)
 }

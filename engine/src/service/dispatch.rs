@@ -159,6 +159,7 @@ pub fn process<H: Handler + ?Sized>(
                 spans,
                 out,
                 body_scratch,
+                piece,
                 date,
                 limits,
                 seq,
@@ -204,7 +205,7 @@ pub fn process<H: Handler + ?Sized>(
             let deferral_refused = res.defer_refused();
             let keep_alive = req.keep_alive() && !res.will_close() && !draining;
             let status = res.status_code();
-            res.finish(keep_alive, head.version);
+            res.finish_into(keep_alive, head.version, piece);
             Answer::Sent {
                 status,
                 keep_alive,
@@ -248,8 +249,7 @@ pub fn complete(
             answered = Some((reply.status_code(), w.received));
             let mut res = Response::new(out, scratch, date, w.head_only);
             res.apply(reply);
-            res.finish(keep_alive, w.version);
-            keep_alive
+            (keep_alive, res.finish(keep_alive, w.version))
         },
         |w| {
             w.cell.cancel();

@@ -20,6 +20,7 @@ use crate::proto::fields::{
     ResponseError, STATUS_LINE_MAX,
 };
 use crate::proto::head::Version;
+use crate::proto::output::{FileBody, Piece, ZERO_COPY_MIN};
 use crate::service::defer::{Cell, Deferred, Inbox};
 
 /// Where the body of a response lives until it is encoded.
@@ -32,21 +33,27 @@ enum Body {
     Scratch,
     Bytes(Bytes),
     Owned(Vec<u8>),
+    File(FileBody),
 }
 
 impl Body {
-    /// The body's bytes; `scratch` is where a `Scratch` body lives.
+    /// The body's length; `scratch` is where a `Scratch` body lives.
     #[inline]
-    fn bytes<'s>(&'s self, scratch: &'s [u8]) -> &'s [u8] {
+    fn len(&self, scratch: &[u8]) -> u64 {
         match self {
-            Body::Empty => &[],
-            Body::Static(b) => b,
-            Body::Scratch => scratch,
-            Body::Bytes(b) => b,
-            Body::Owned(v) => v,
+            Body::Empty => 0,
+            Body::Static(b) => b.len() as u64,
+            Body::Scratch => scratch.len() as u64,
+            Body::Bytes(b) => b.len() as u64,
+            Body::Owned(v) => v.len() as u64,
+            Body::File(f) => f.len,
         }
     }
 }
+
+/// Scratch bodies at least this long leave with the response instead of being copied (the
+/// worker's scratch is then rebuilt small, as it would be after any large body).
+const SCRATCH_HANDOFF_MIN: usize = 64 * 1024;
 
 const R_CLOSE: u8 = 1;
 const R_HEAD: u8 = 2;
@@ -293,7 +300,8 @@ impl<'a> Response<'a> {
         self
     }
 
-    /// Uses a static body: no copy until the single copy into the write buffer.
+    /// Uses a static body: copied once into the write buffer if it is small, written by
+    /// reference (no copy) if it is large.
     #[inline]
     pub fn body_static(&mut self, body: &'static [u8]) -> &mut Self {
         self.body = Body::Static(body);
@@ -308,16 +316,28 @@ impl<'a> Response<'a> {
         self
     }
 
-    /// Takes ownership of a `String` body.
+    /// Takes ownership of a `String` body (a large one is written without a copy).
     pub fn body_string(&mut self, body: String) -> &mut Self {
         self.body = Body::Owned(body.into_bytes());
         self
     }
 
-    /// Uses a shared `Bytes` body (reference-counted, not copied until encoding). A `Vec<u8>`
-    /// becomes one without a copy: `res.body_bytes(vec.into())`.
+    /// Uses a shared `Bytes` body (reference-counted; a large one is written by reference,
+    /// never copied). A `Vec<u8>` becomes one without a copy: `res.body_bytes(vec.into())`.
     pub fn body_bytes(&mut self, body: Bytes) -> &mut Self {
         self.body = Body::Bytes(body);
+        self
+    }
+
+    /// Sends `len` bytes of `file` from `offset` as the body, with `sendfile(2)`: the bytes go
+    /// from the page cache to the socket without passing through user space, and memory use
+    /// does not depend on the file's size. The response owns `file` and closes it when the body
+    /// is sent or the connection closes. If the file turns out shorter than `offset + len`
+    /// while it is sent, the connection is closed rather than send a wrong length. For whole
+    /// files with ranges and conditional requests see `strela::app::files`.
+    pub fn body_file(&mut self, file: std::fs::File, offset: u64, len: u64) -> &mut Self {
+        self.body_buf.clear();
+        self.body = Body::File(FileBody { file, offset, len });
         self
     }
 
@@ -354,9 +374,9 @@ impl<'a> Response<'a> {
         self.flags & R_CLOSE != 0
     }
 
-    /// The body bytes set so far.
-    pub fn body_bytes_ref(&self) -> &[u8] {
-        self.body.bytes(self.body_buf)
+    /// The length of the body set so far.
+    pub fn body_len(&self) -> u64 {
+        self.body.len(self.body_buf)
     }
 
     /// The extra header lines set so far (`Name: value\r\n` each).
@@ -380,31 +400,101 @@ impl<'a> Response<'a> {
     }
 
     /// Finishes the response: `Content-Length`, `Connection` when needed, the blank line, the
-    /// body. `keep_alive` is whether the connection persists after it.
+    /// body. `keep_alive` is whether the connection persists after it. A small body is copied
+    /// after the head; a large one (or a file) is returned, to be written by reference right
+    /// after it.
     #[inline]
-    pub fn finish(self, keep_alive: bool, version: Version) {
+    pub fn finish(self, keep_alive: bool, version: Version) -> Option<Piece> {
+        let mut piece = None;
+        self.finish_into(keep_alive, version, &mut piece);
+        piece
+    }
+
+    /// [`Response::finish`], leaving a body by reference in `piece` (untouched otherwise).
+    #[inline]
+    pub(crate) fn finish_into(self, keep_alive: bool, version: Version, piece: &mut Option<Piece>) {
         let status = self.status;
-        let body = self.body.bytes(self.body_buf);
+        let bytes: &[u8] = match &self.body {
+            Body::Empty => &[],
+            Body::Static(b) => b,
+            Body::Scratch => self.body_buf,
+            Body::Bytes(b) => b,
+            Body::Owned(v) => v,
+            Body::File(_) => {
+                *piece = self.finish_file(keep_alive, version);
+                return;
+            }
+        };
         let has_body = !(status < 200 || status == 204 || status == 304);
         let send_body = has_body && self.flags & R_HEAD == 0;
+        let by_ref = send_body && bytes.len() >= ZERO_COPY_MIN;
         let out = self.out;
-        out.reserve(48 + if send_body { body.len() } else { 0 });
+        out.reserve(48 + if send_body && !by_ref { bytes.len() } else { 0 });
         if has_body {
             let mut cl = itoa::Buffer::new();
             out.extend_from_slice(b"Content-Length: ");
-            out.extend_from_slice(cl.format(body.len()).as_bytes());
+            out.extend_from_slice(cl.format(bytes.len()).as_bytes());
         }
-        let tail: &[u8] = match (keep_alive, version) {
-            (false, _) => b"\r\nConnection: close\r\n\r\n",
-            (true, Version::Http10) => b"\r\nConnection: keep-alive\r\n\r\n",
-            (true, Version::Http11) => b"\r\n\r\n",
-        };
-        // Without a Content-Length line the tail's leading CRLF would be an empty line too soon.
-        out.extend_from_slice(if has_body { tail } else { &tail[2..] });
+        out.extend_from_slice(head_tail(has_body, keep_alive, version));
+        if by_ref {
+            *piece = by_reference(self.body, self.body_buf);
+            return;
+        }
         if send_body {
-            out.extend_from_slice(body);
+            out.extend_from_slice(bytes);
         }
     }
+
+    /// [`Response::finish`] for a file body: the head here, the file range as the piece.
+    #[cold]
+    fn finish_file(self, keep_alive: bool, version: Version) -> Option<Piece> {
+        let Body::File(f) = self.body else {
+            unreachable!("called for file bodies only")
+        };
+        let has_body = !(self.status < 200 || self.status == 204 || self.status == 304);
+        if has_body {
+            let mut cl = itoa::Buffer::new();
+            self.out.extend_from_slice(b"Content-Length: ");
+            self.out.extend_from_slice(cl.format(f.len).as_bytes());
+        }
+        self.out
+            .extend_from_slice(head_tail(has_body, keep_alive, version));
+        (has_body && self.flags & R_HEAD == 0).then_some(Piece::File(f))
+    }
+}
+
+/// The end of a head after its `Content-Length` line (if it has one): the `Connection` line a
+/// client needs and the blank line.
+#[inline(always)]
+fn head_tail(has_length: bool, keep_alive: bool, version: Version) -> &'static [u8] {
+    let tail: &'static [u8] = match (keep_alive, version) {
+        (false, _) => b"\r\nConnection: close\r\n\r\n",
+        (true, Version::Http10) => b"\r\nConnection: keep-alive\r\n\r\n",
+        (true, Version::Http11) => b"\r\n\r\n",
+    };
+    // Without a Content-Length line the tail's leading CRLF would be an empty line too soon.
+    if has_length {
+        tail
+    } else {
+        &tail[2..]
+    }
+}
+
+/// A large body as a piece written after the head, without copying its bytes.
+#[cold]
+fn by_reference(body: Body, scratch: &mut Vec<u8>) -> Option<Piece> {
+    Some(match body {
+        Body::Empty => return None,
+        Body::Static(b) => Piece::Bytes(Bytes::from_static(b)),
+        Body::Bytes(b) => Piece::Bytes(b),
+        Body::Owned(v) => Piece::Bytes(Bytes::from(v)),
+        Body::File(f) => Piece::File(f), // (finish_file sends files; kept for completeness)
+        Body::Scratch if scratch.len() >= SCRATCH_HANDOFF_MIN => {
+            Piece::Bytes(Bytes::from(std::mem::take(scratch)))
+        }
+        // Between the zero-copy and the hand-off sizes: one copy, and the scratch stays.
+        Body::Scratch => Piece::Bytes(Bytes::copy_from_slice(scratch)),
+    })
 }
 
 impl std::fmt::Debug for Response<'_> {

@@ -248,7 +248,7 @@ impl Middleware for AccessLog {
             http10: req.version() == crate::proto::head::Version::Http10,
             refused: None,
             status: res.status_code(),
-            bytes: res.body_bytes_ref().len() as u64,
+            bytes: res.body_len(),
             micros: req.meta().received.elapsed().as_micros() as u64,
             unix_secs: crate::sys::unix_now(),
         };
