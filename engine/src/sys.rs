@@ -202,6 +202,54 @@ pub fn send_file(
     }
 }
 
+/// Opens `rel` below the directory `root` for reading, refusing any path that leaves it: `..`
+/// above it, an absolute symlink, a symlink to outside (`openat2` with `RESOLVE_BENEATH`; the
+/// error is then `EXDEV`). Non-blocking, so a FIFO placed in the tree does not stall the
+/// worker. On kernels without openat2 (before 5.6) the path is opened and its canonical form
+/// checked against `root_path` instead.
+pub fn open_beneath(
+    root: BorrowedFd<'_>,
+    root_path: &std::path::Path,
+    rel: &std::path::Path,
+) -> io::Result<std::fs::File> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    let rel = if rel.as_os_str().is_empty() {
+        std::path::Path::new(".")
+    } else {
+        rel
+    };
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
+    let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+    match rustix::fs::openat2(root, rel, flags, Mode::empty(), resolve) {
+        Ok(fd) => Ok(std::fs::File::from(fd)),
+        Err(Errno::NOSYS) => {
+            use std::os::unix::fs::OpenOptionsExt;
+            let full = root_path.join(rel);
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+                .open(&full)?;
+            let canon = full.canonicalize()?;
+            if canon.starts_with(root_path) {
+                Ok(file)
+            } else {
+                Err(io::Error::from_raw_os_error(libc::EXDEV))
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Opens the directory `path` (for [`open_beneath`]).
+pub fn open_dir(path: &std::path::Path) -> io::Result<OwnedFd> {
+    use rustix::fs::{Mode, OFlags};
+    Ok(rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
+}
+
 /// Blocks SIGPIPE for the calling thread. A write to a connection the peer has closed then
 /// fails with `EPIPE` instead of killing a process that did not ignore the signal (a C program
 /// linking libstrela, say). The signal stays pending on the thread, which is harmless.

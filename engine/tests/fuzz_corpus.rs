@@ -69,3 +69,8 @@ fn deferred_corpus() {
         checks::deferred(control, stream);
     });
 }
+
+#[test]
+fn files_corpus() {
+    replay("files", checks::files);
+}

@@ -649,3 +649,62 @@ pub fn deferred(control: &[u8], stream: &[u8]) {
     drop(d);
     assert_eq!(inbox.live(), 0, "no completion cell alive");
 }
+
+/// The static-file parsers: `Range` values against a size (first 8 bytes), and URL paths
+/// normalised below a root. Invariants: a partial range lies inside the representation and
+/// matches what an independent reading of a single spec gives; a normalised path is relative,
+/// has no `.`/`..`/empty component, and normalising it again changes nothing.
+pub fn files(data: &[u8]) {
+    use std::path::Component;
+    use strela::app::files::{normalize, parse_range, ByteRange};
+    let (size_bytes, rest) = data.split_at(data.len().min(8));
+    let mut sb = [0u8; 8];
+    sb[..size_bytes.len()].copy_from_slice(size_bytes);
+    let size = u64::from_le_bytes(sb) >> (sb[0] % 64); // small sizes are likely too
+    match parse_range(rest, size) {
+        ByteRange::Part { first, last } => {
+            assert!(first <= last && last < size, "{first}-{last} of {size}");
+            // A single spec: check it against a plain reading.
+            let text = std::str::from_utf8(rest).expect("a range that parsed is ASCII");
+            let spec = text
+                .trim()
+                .get(6..)
+                .unwrap()
+                .trim()
+                .trim_matches(',')
+                .trim();
+            if !spec.contains(',') {
+                let (a, b) = spec.split_once('-').unwrap();
+                let (a, b) = (a.trim(), b.trim());
+                let expect = if a.is_empty() {
+                    let n: u64 = b.parse().unwrap();
+                    (size - n.min(size), size - 1)
+                } else {
+                    let f: u64 = a.parse().unwrap();
+                    let l = if b.is_empty() {
+                        size - 1
+                    } else {
+                        b.parse::<u64>().unwrap().min(size - 1)
+                    };
+                    (f, l)
+                };
+                assert_eq!((first, last), expect, "{text:?} of {size}");
+            }
+        }
+        ByteRange::Full | ByteRange::Unsatisfiable => {}
+    }
+    if let Ok(url) = std::str::from_utf8(rest) {
+        if let Some(p) = normalize(url) {
+            assert!(p.is_relative());
+            for c in p.components() {
+                assert!(matches!(c, Component::Normal(_)), "{url:?} -> {p:?}");
+            }
+            let again = normalize(&p.to_string_lossy());
+            if let Some(s) = p.to_str() {
+                if !s.contains('%') {
+                    assert_eq!(again.as_deref(), Some(p.as_path()), "{url:?}");
+                }
+            }
+        }
+    }
+}

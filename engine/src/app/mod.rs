@@ -13,6 +13,7 @@ use strela_router::{InsertError, Lookup, Options, Router};
 
 pub mod error;
 mod ext;
+pub mod files;
 pub mod middleware;
 pub mod query;
 

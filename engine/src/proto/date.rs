@@ -125,6 +125,61 @@ pub fn format_rfc3339(unix_secs: u64) -> String {
     )
 }
 
+/// Parses an HTTP date (RFC 9110 §5.6.7) into seconds since the Unix epoch: the IMF-fixdate
+/// form every sender must use (`Sun, 06 Nov 1994 08:49:37 GMT`). The obsolete RFC 850 and
+/// asctime forms, and anything malformed or before 1970, give `None` — a conditional request
+/// with such a date is then answered as if the header were absent, as RFC 9110 allows.
+pub fn parse_imf_fixdate(v: &[u8]) -> Option<u64> {
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
+    ];
+    const DAYS: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
+    let v = v.trim_ascii();
+    if v.len() != DATE_LEN || &v[3..5] != b", " || &v[25..] != b" GMT" {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u64> {
+        v[r].iter().try_fold(0u64, |n, &b| {
+            b.is_ascii_digit().then(|| n * 10 + u64::from(b - b'0'))
+        })
+    };
+    let sep = |i: usize, c: u8| v[i] == c;
+    if !(sep(7, b' ') && sep(11, b' ') && sep(16, b' ') && sep(19, b':') && sep(22, b':')) {
+        return None;
+    }
+    let day = num(5..7)?;
+    let month = MONTHS.iter().position(|m| &v[8..11] == *m)? as u32 + 1;
+    let year = num(12..16)? as i64;
+    let (hh, mm, ss) = (num(17..19)?, num(20..22)?, num(23..25)?);
+    if year < 1970 || day == 0 || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    let days = days_from_civil(year, month, day as u32)?;
+    // The weekday must agree with the date.
+    if &v[0..3] != DAYS[(days % 7) as usize] {
+        return None;
+    }
+    Some(days * 86_400 + hh * 3600 + mm * 60 + ss.min(59))
+}
+
+/// (year, month 1..=12, day) → days since 1970-01-01, or `None` for a day the month lacks.
+fn days_from_civil(y: i64, m: u32, d: u32) -> Option<u64> {
+    const LEN: [u32; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let max = LEN[(m - 1) as usize] + u32::from(m == 2 && leap);
+    if d > max {
+        return None;
+    }
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = if m > 2 { m - 3 } else { m + 9 } as i64;
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    u64::try_from(era * 146_097 + doe - 719_468).ok()
+}
+
 /// Days since 1970-01-01 → (year, month 1..=12, day 1..=31), proleptic Gregorian calendar.
 /// The era-based method: shift the year to start in March so the leap day is the year's last.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -203,5 +258,41 @@ mod tests {
         );
         c.refresh(1);
         assert_eq!(c.date(), b"Thu, 01 Jan 1970 00:00:01 GMT");
+    }
+
+    #[test]
+    fn http_dates_parse_back_to_what_was_formatted() {
+        for secs in [0u64, 784_111_777, 951_782_400, 1_700_000_000, 4_102_444_799] {
+            let mut d = [0u8; DATE_LEN];
+            format_imf_fixdate(secs, &mut d);
+            assert_eq!(
+                parse_imf_fixdate(&d),
+                Some(secs),
+                "{}",
+                String::from_utf8_lossy(&d)
+            );
+        }
+        assert_eq!(
+            parse_imf_fixdate(b"Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        for bad in [
+            &b"Mon, 06 Nov 1994 08:49:37 GMT"[..], // wrong weekday
+            b"Sunday, 06-Nov-94 08:49:37 GMT",     // RFC 850
+            b"Sun Nov  6 08:49:37 1994",           // asctime
+            b"Sun, 31 Feb 1994 08:49:37 GMT",
+            b"Sun, 06 Nov 1994 24:49:37 GMT",
+            b"Sun, 06 Nov 1994 08:49:37 UTC",
+            b"Thu, 01 Jan 1969 00:00:00 GMT",
+            b"",
+            b"garbage",
+        ] {
+            assert_eq!(
+                parse_imf_fixdate(bad),
+                None,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 }

@@ -198,6 +198,21 @@ impl ServerBuilder {
         self
     }
 
+    /// Serves the directory of `files` under `prefix` (which ends with `/`, e.g. `/static/`):
+    /// `GET` and `HEAD` of `prefix` (the index file, if set) and of every path below it. See
+    /// [`crate::app::files`] for what is answered.
+    ///
+    /// # Panics
+    /// If `prefix` does not start and end with `/`.
+    pub fn files(self, prefix: &str, files: crate::app::files::StaticFiles) -> Self {
+        assert!(
+            prefix.starts_with('/') && prefix.ends_with('/'),
+            "a files prefix starts and ends with '/': {prefix:?}"
+        );
+        let below = format!("{prefix}{{*path}}");
+        self.get(prefix, files.clone()).get(&below, files)
+    }
+
     /// Routes GET (and so HEAD) for `pattern`.
     pub fn get(self, pattern: &str, handler: impl Handler) -> Self {
         self.route("GET", pattern, handler)

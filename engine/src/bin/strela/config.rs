@@ -87,6 +87,12 @@ pub struct Config {
     pub healthz_path: String,
     /// Readiness path ("" disables).
     pub readyz_path: String,
+    /// Directory served as files under `static_prefix` ("" disables).
+    pub static_dir: String,
+    /// URL prefix of the static files, starting and ending with `/`.
+    pub static_prefix: String,
+    /// File answered for a directory ("" for none: directories are 404).
+    pub static_index: String,
 }
 
 impl Default for Config {
@@ -111,6 +117,9 @@ impl Default for Config {
             debug_vars_public: false,
             healthz_path: "/healthz".into(),
             readyz_path: "/readyz".into(),
+            static_dir: String::new(),
+            static_prefix: "/static/".into(),
+            static_index: "index.html".into(),
         }
     }
 }
@@ -309,6 +318,19 @@ pub const SETTINGS: &[Setting] = &[
     setting!("endpoints.debug_vars_public", live: false, |c| c.debug_vars_public, |c, v| c.debug_vars_public = flag(v)?),
     setting!("endpoints.healthz", live: false, |c| c.healthz_path, |c, v| c.healthz_path = path_value(v)?),
     setting!("endpoints.readyz", live: false, |c| c.readyz_path, |c, v| c.readyz_path = path_value(v)?),
+    setting!("endpoints.static_dir", live: false, |c| c.static_dir, |c, v| c.static_dir = v.to_string()),
+    setting!("endpoints.static_prefix", live: false, |c| c.static_prefix, |c, v| {
+        if !(v.starts_with('/') && v.ends_with('/')) || v.contains(['{', '}', ' ']) {
+            return Err(format!("{v:?} is not a path that starts and ends with /"));
+        }
+        c.static_prefix = v.to_string()
+    }),
+    setting!("endpoints.static_index", live: false, |c| c.static_index, |c, v| {
+        if v.contains('/') || v == "." || v == ".." {
+            return Err(format!("{v:?} is not a file name (or \"\" for none)"));
+        }
+        c.static_index = v.to_string()
+    }),
 ];
 
 fn setting(key: &str) -> Option<&'static Setting> {

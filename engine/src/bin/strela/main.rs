@@ -73,6 +73,10 @@ struct Args {
     /// in use is refused.
     #[arg(long)]
     takeover: bool,
+    /// Serve the files below DIR under /static/ (`endpoints.static_dir`; the prefix is
+    /// `endpoints.static_prefix`, the index file `endpoints.static_index`).
+    #[arg(long = "static", value_name = "DIR")]
+    static_dir: Option<PathBuf>,
     /// Worker threads (overrides `workers`; default one per core).
     #[arg(long)]
     workers: Option<usize>,
@@ -114,6 +118,9 @@ impl Args {
         }
         if let Some(w) = self.workers {
             sets.push(format!("workers={w}"));
+        }
+        if let Some(d) = &self.static_dir {
+            sets.push(format!("endpoints.static_dir={}", d.display()));
         }
         c.apply_overrides(&sets)?;
         Ok((c, skipped))
@@ -213,6 +220,18 @@ fn main() -> ExitCode {
     }
     if !cfg.metrics_path.is_empty() {
         server = server.metrics(&cfg.metrics_path);
+    }
+    if !cfg.static_dir.is_empty() {
+        match strela::app::files::StaticFiles::new(&cfg.static_dir) {
+            Ok(files) => server = server.files(&cfg.static_prefix, files.index(&cfg.static_index)),
+            Err(e) => {
+                eprintln!(
+                    "strela: invalid configuration: `endpoints.static_dir`: {}: {e}",
+                    cfg.static_dir
+                );
+                return ExitCode::from(2);
+            }
+        }
     }
     if !cfg.debug_vars_path.is_empty() {
         server = if cfg.debug_vars_public {
@@ -337,6 +356,9 @@ fn startup_fields(handle: &strela::ServerHandle, cfg: &Config) -> String {
         if !p.is_empty() {
             endpoints.push(p);
         }
+    }
+    if !cfg.static_dir.is_empty() {
+        endpoints.push(&cfg.static_prefix);
     }
     let debug = if cfg.debug_vars_path.is_empty() {
         String::new()
