@@ -173,15 +173,13 @@ impl<H: Handler> Driver<H> {
         self.svc.take_completions(&mut self.done);
         let mut n = 0;
         for d in self.done.drain(..) {
-            if dispatch::complete(&mut self.conn, d.seq, d.reply, &mut self.cx, &mut self.svc) {
+            if dispatch::deliver(&mut self.conn, d, &mut self.cx, &mut self.svc) {
                 n += 1;
             }
         }
-        if self.conn.mid_request() && !self.conn.is_closing() {
-            self.answer_all();
-        } else {
-            self.take_output();
-        }
+        let mut wakes = Vec::new();
+        self.svc.inbox.take_wakes(&mut wakes); // streams with parts: pumped below
+        self.answer_all();
         self.conn.release_idle(&mut self.cx.pool);
         n
     }
@@ -191,12 +189,27 @@ impl<H: Handler> Driver<H> {
     fn answer_all(&mut self) -> usize {
         let mut n = 0;
         loop {
-            let k = self.process();
+            let k = if self.conn.mid_request() && !self.conn.is_closing() {
+                self.process()
+            } else {
+                0
+            };
             n += k;
+            let streamed = self.pump();
             let wrote = self.take_output();
-            if (k == 0 && wrote == 0) || !self.conn.mid_request() || self.file_short {
+            if (k == 0 && streamed == 0 && wrote == 0) || self.file_short {
                 return n;
             }
+        }
+    }
+
+    /// Feeds a streamed body at the front of the answer queue while there is room, as the
+    /// worker does when the output drains or a writer has parts. Returns the body bytes added.
+    pub fn pump(&mut self) -> usize {
+        if self.conn.has_pending() {
+            dispatch::pump(&mut self.conn, &mut self.cx, &mut self.svc)
+        } else {
+            0
         }
     }
 
@@ -262,23 +275,58 @@ pub fn parse_responses(mut out: &[u8]) -> Vec<TestResponse> {
             .filter_map(|l| l.split_once(':'))
             .map(|(n, v)| (n.to_string(), v.trim().to_string()))
             .collect();
-        let len: usize = headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or(0);
         let rest = &out[end + 4..];
-        if rest.len() < len {
-            break;
-        }
+        let chunked = headers.iter().any(|(n, v)| {
+            n.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+        });
+        let (body, used) = if chunked {
+            match dechunk(rest) {
+                Some(x) => x,
+                None => break,
+            }
+        } else {
+            let len: usize = headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(0);
+            if rest.len() < len {
+                break;
+            }
+            (rest[..len].to_vec(), len)
+        };
         if status >= 200 {
             v.push(TestResponse {
                 status,
                 headers,
-                body: rest[..len].to_vec(),
+                body,
             });
         }
-        out = &rest[len..];
+        out = &rest[used..];
     }
     v
+}
+
+/// A complete chunked body at the start of `b`: its data and the bytes it took; `None` if
+/// it is not complete (or not valid).
+pub fn dechunk(b: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let mut data = Vec::new();
+    let mut i = 0;
+    loop {
+        let line_end = i + memchr::memmem::find(&b[i..], b"\r\n")?;
+        let size_text = std::str::from_utf8(&b[i..line_end]).ok()?;
+        let size_text = size_text.split(';').next()?.trim();
+        let size = usize::from_str_radix(size_text, 16).ok()?;
+        i = line_end + 2;
+        if size == 0 {
+            // Trailers (none from strela), then the blank line.
+            let end = i + memchr::memmem::find(&b[i..], b"\r\n")?;
+            return (end == i).then_some((data, end + 2));
+        }
+        if b.len() < i + size + 2 || &b[i + size..i + size + 2] != b"\r\n" {
+            return None;
+        }
+        data.extend_from_slice(&b[i..i + size]);
+        i += size + 2;
+    }
 }

@@ -262,6 +262,15 @@ pub enum Answer<P> {
         /// The connection persists after it.
         keep_alive: bool,
     },
+    /// The head is written into the request's `out`; the body follows in parts: `pending`
+    /// keeps the request's place until the caller, feeding the body through
+    /// [`Conn::front_waiting`], ends it with [`Conn::resolve`].
+    Streaming {
+        /// The caller's bookkeeping for the stream.
+        pending: P,
+        /// The connection persists after it.
+        keep_alive: bool,
+    },
     /// Answering failed (a handler panicked): whatever it wrote was discarded; the connection
     /// answers 500 and closes.
     Failed,
@@ -549,6 +558,14 @@ impl<P> Conn<P> {
                     cx.stats[Counter::DeferredStarted] += 1;
                     Step::Later
                 }
+                Answer::Streaming {
+                    pending,
+                    keep_alive,
+                } => {
+                    self.defer(pending, keep_alive);
+                    cx.stats[Counter::StreamsStarted] += 1;
+                    Step::Later
+                }
                 Answer::Failed => {
                     cx.stats[Counter::Panics] += 1;
                     self.rpos -= consumed as u32; // the refusal names the request's line
@@ -734,6 +751,40 @@ impl<P> Conn<P> {
         }
     }
 
+    /// The front of the answer queue when it is a request still waiting: its sequence number,
+    /// the caller's bookkeeping, and the connection's output, where that answer's bytes go now
+    /// (everything before it is already there). For answers produced in parts (streams); end
+    /// one with [`Conn::resolve`].
+    pub fn front_waiting<'a>(
+        &'a mut self,
+        cx: &'a mut Context,
+    ) -> Option<(u32, &'a mut P, StreamOut<'a>)> {
+        let x = self.extra.as_deref_mut()?;
+        let Extra { slots, out, .. } = x;
+        match slots.front_mut() {
+            Some(Slot::Waiting(seq, p)) => Some((
+                *seq,
+                p,
+                StreamOut {
+                    wbuf: &mut self.wbuf,
+                    wpos: &mut self.wpos,
+                    out,
+                    pool: &mut cx.pool,
+                    date: &cx.date,
+                },
+            )),
+            _ => None,
+        }
+    }
+
+    /// The bookkeeping of request `seq`, if it still waits, for changing it.
+    pub fn waiting_mut(&mut self, seq: u32) -> Option<&mut P> {
+        self.extra.as_mut()?.slots.iter_mut().find_map(|s| match s {
+            Slot::Waiting(q, p) if *q == seq => Some(p),
+            _ => None,
+        })
+    }
+
     /// Whether an answer is owed to a request answered later (answers may be queued behind it).
     #[inline]
     pub fn has_pending(&self) -> bool {
@@ -868,6 +919,26 @@ impl<P> Conn<P> {
         k
     }
 
+    /// Whether bytes wait in the write buffer itself ([`Conn::output`]).
+    #[inline]
+    pub fn has_buffered_output(&self) -> bool {
+        (self.wpos as usize) < self.wbuf.len()
+    }
+
+    /// Marks `n` bytes of [`Conn::output`] as written, when no pieces are queued
+    /// ([`Conn::has_pieces`] is false; otherwise use [`Conn::consume`]).
+    #[inline]
+    pub fn consume_buffered(&mut self, n: usize) {
+        debug_assert!(!self.has_pieces());
+        let w = self.wpos as usize + n;
+        if w >= self.wbuf.len() {
+            self.wbuf.clear();
+            self.wpos = 0;
+        } else {
+            self.wpos = w as u32;
+        }
+    }
+
     /// Marks `n` bytes of the output as written, from the front (pieces, then the write
     /// buffer). Written pieces' buffers go back to `pool`.
     #[inline]
@@ -969,6 +1040,43 @@ impl<P> Conn<P> {
     /// Bytes of buffer memory this connection holds (capacity of both buffers).
     pub fn buffer_bytes(&self) -> usize {
         self.rbuf.capacity() + self.wbuf.capacity()
+    }
+}
+
+/// The connection's output, for an answer written in parts ([`Conn::front_waiting`]).
+#[derive(Debug)]
+pub struct StreamOut<'a> {
+    wbuf: &'a mut Vec<u8>,
+    wpos: &'a mut u32,
+    out: &'a mut Pieces,
+    pool: &'a mut BufPool,
+    /// The `Server`/`Date` block, for a head written now.
+    pub date: &'a DateCache,
+}
+
+impl StreamOut<'_> {
+    /// The write buffer (a pooled one is taken if the connection holds none): append here.
+    #[inline]
+    pub fn buf(&mut self) -> &mut Vec<u8> {
+        if self.wbuf.capacity() == 0 {
+            *self.wbuf = self.pool.get();
+        }
+        self.wbuf
+    }
+
+    /// Appends `b`: copied if small, queued by reference if large.
+    pub fn push_bytes(&mut self, b: bytes::Bytes) {
+        if b.len() < crate::proto::output::ZERO_COPY_MIN {
+            self.buf().extend_from_slice(&b);
+        } else {
+            seal_and_push(self.out, self.wbuf, self.wpos, Piece::Bytes(b), self.pool);
+        }
+    }
+
+    /// Bytes of output not written yet.
+    #[inline]
+    pub fn pending(&self) -> u64 {
+        self.out.bytes() + (self.wbuf.len() - *self.wpos as usize) as u64
     }
 }
 

@@ -36,10 +36,15 @@ pub enum Counter {
     BytesIn,
     /// Bytes written to clients.
     BytesOut,
+    /// Responses whose body was streamed (chunked, or close-delimited to HTTP/1.0).
+    StreamsStarted,
+    /// Streamed bodies cut short (the producer aborted or panicked, a writer was dropped
+    /// unfinished): the connection was closed after what was sent.
+    StreamsAborted,
 }
 
 /// How many [`Counter`]s there are.
-pub const COUNTER_COUNT: usize = Counter::BytesOut as usize + 1;
+pub const COUNTER_COUNT: usize = Counter::StreamsAborted as usize + 1;
 
 /// A timeout's kind, the index into [`Stats::timeouts`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +118,8 @@ pub const COUNTERS: &[CounterInfo] = &[
     row!(DeferredExpired, "strela_deferred_total", "outcome=\"expired\"", "deferred.expired", ""),
     row!(DeferredRefused, "strela_deferred_total", "outcome=\"refused\"", "deferred.refused", ""),
     row!(DeferredCancelled, "strela_deferred_total", "outcome=\"cancelled\"", "deferred.cancelled", ""),
+    row!(StreamsStarted, "strela_streamed_responses_total", "outcome=\"started\"", "streams.started", "Responses with a streamed body, by outcome (started, aborted: cut short and the connection closed)."),
+    row!(StreamsAborted, "strela_streamed_responses_total", "outcome=\"aborted\"", "streams.aborted", ""),
     row!(Requests, "strela_handled_requests_total", "", "requests.handled", "Requests answered by a handler."),
     row!(Rejected, "strela_refused_requests_total", "", "requests.refused", "Requests the protocol core answered itself (4xx/5xx before any handler ran)."),
     row!(HeadParses, "strela_head_parses_total", "", "requests.head_parses", "Request heads parsed from their first byte (a trickled head is parsed twice, not once per read)."),

@@ -120,6 +120,7 @@ struct State<'h, H: ?Sized> {
     /// Completions taken from the inbox, and connections they touched (reused buffers).
     done: Vec<Done>,
     touched: Vec<u64>,
+    wakes: Vec<(u64, u32)>,
     /// Where the answer to a connection beyond the limit is rendered (reused).
     overload: Vec<u8>,
 }
@@ -179,6 +180,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             idle_grace_end: None,
             done: Vec::new(),
             touched: Vec::new(),
+            wakes: Vec::new(),
             overload: Vec::new(),
         };
         loop {
@@ -370,6 +372,14 @@ impl<H: Handler + ?Sized> State<'_, H> {
             if flush(e, &mut self.cx).is_err() {
                 self.close(token);
                 return;
+            }
+            if e.conn.has_pending() {
+                // A stream at the front gets room as the output drains.
+                let at = e.origin(token);
+                if answer(e, at, self.handler, &mut self.cx, &mut self.svc).is_err() {
+                    self.close(token);
+                    return;
+                }
             }
             if (e.read_paused || e.conn.mid_request()) && e.conn.wants_read(&self.cx.limits) {
                 let paused = std::mem::replace(&mut e.read_paused, false);
@@ -573,12 +583,22 @@ impl<H: Handler + ?Sized> State<'_, H> {
         self.svc.take_completions(&mut done);
         for d in done.drain(..) {
             if let Some(e) = self.slab.get_mut(d.token) {
-                if dispatch::complete(&mut e.conn, d.seq, d.reply, &mut self.cx, &mut self.svc) {
-                    self.touched.push(d.token);
+                let token = d.token;
+                if dispatch::deliver(&mut e.conn, d, &mut self.cx, &mut self.svc) {
+                    self.touched.push(token);
                 }
             }
         }
         self.done = done;
+        // Streams with new parts: their connections are pumped below.
+        let mut wakes = std::mem::take(&mut self.wakes);
+        self.svc.inbox.take_wakes(&mut wakes);
+        for (token, _seq) in wakes.drain(..) {
+            if self.slab.get_mut(token).is_some() {
+                self.touched.push(token);
+            }
+        }
+        self.wakes = wakes;
         self.after_completions();
         let slab = &self.slab;
         self.svc
@@ -608,11 +628,8 @@ impl<H: Handler + ?Sized> State<'_, H> {
             let Some(e) = self.slab.get_mut(token) else {
                 continue;
             };
-            if e.conn.mid_request() && !e.conn.is_closing() {
-                let at = e.origin(token);
-                dispatch::process(&mut e.conn, at, self.handler, &mut self.cx, &mut self.svc);
-            }
-            if flush(e, &mut self.cx).is_err() {
+            let at = e.origin(token);
+            if answer(e, at, self.handler, &mut self.cx, &mut self.svc).is_err() {
                 self.close(token);
                 continue;
             }
@@ -654,9 +671,24 @@ fn answer<H: Handler + ?Sized>(
     svc: &mut Service,
 ) -> io::Result<()> {
     loop {
-        let n = dispatch::process(&mut e.conn, at, handler, cx, svc);
+        let n = if e.conn.mid_request() && !e.conn.is_closing() {
+            dispatch::process(&mut e.conn, at, handler, cx, svc)
+        } else {
+            0
+        };
+        // A stream at the front that finds no room now may find it once this flush drains
+        // the output (no OUT edge comes when the socket never filled): then go round again.
+        let (streamed, blocked) = if e.conn.has_pending() {
+            let blocked = e.conn.output_len() >= cx.limits.write_high_water as u64;
+            (dispatch::pump(&mut e.conn, cx, svc), blocked)
+        } else {
+            (0, false)
+        };
         flush(e, cx)?;
-        if n == 0 || !e.conn.mid_request() || e.conn.has_output() {
+        if e.conn.has_output() {
+            return Ok(()); // the socket is full: the OUT edge resumes
+        }
+        if streamed == 0 && !blocked && (n == 0 || !e.conn.mid_request()) {
             return Ok(());
         }
     }
@@ -665,6 +697,23 @@ fn answer<H: Handler + ?Sized>(
 /// Writes pending output until done or the socket is full; counts what was written.
 #[inline]
 fn flush(e: &mut Entry, cx: &mut Context) -> io::Result<()> {
+    if e.conn.has_pieces() {
+        return flush_pieces(e, cx);
+    }
+    while e.conn.has_buffered_output() {
+        let n = sys::write(e.fd.as_fd(), e.conn.output())?;
+        if n == 0 {
+            break; // EAGAIN: resume on the next OUT edge
+        }
+        cx.stats[Counter::BytesOut] += n as u64;
+        e.conn.consume_buffered(n);
+    }
+    Ok(())
+}
+
+/// [`flush`] when pieces are queued ahead of the write buffer.
+#[cold]
+fn flush_pieces(e: &mut Entry, cx: &mut Context) -> io::Result<()> {
     while e.conn.has_output() {
         let n = if e.conn.has_pieces() {
             match write_pieces(e)? {

@@ -30,6 +30,7 @@ use bytes::Bytes;
 use crate::proto::fields::{
     check_final_status, check_header, is_framing, reason, valid_name, valid_value, ResponseError,
 };
+use crate::service::stream::{BodyWriter, Chan, Wake};
 
 const PENDING: u8 = 0;
 const CANCELLED: u8 = 1;
@@ -172,6 +173,8 @@ pub struct Done {
     pub seq: u32,
     /// The reply.
     pub reply: Reply,
+    /// For a streamed answer, where its body comes from (the reply is its head).
+    pub(crate) stream: Option<Arc<Chan>>,
 }
 
 /// One worker's mailbox for completed replies: a short mutex-protected vector (taken whole by
@@ -179,6 +182,8 @@ pub struct Done {
 /// completions costs one wake-up.
 pub struct Inbox {
     done: Mutex<Vec<Done>>,
+    /// Streams with new parts (or an end): `(token, seq)`.
+    wakes: Mutex<Vec<(u64, u32)>>,
     notify: Box<dyn Fn() + Send + Sync>,
     /// Live completion cells (handles not yet dropped by both sides): a leak check.
     live: AtomicUsize,
@@ -197,6 +202,7 @@ impl Inbox {
     pub fn new(notify: impl Fn() + Send + Sync + 'static) -> Self {
         Inbox {
             done: Mutex::new(Vec::new()),
+            wakes: Mutex::new(Vec::new()),
             notify: Box::new(notify),
             live: AtomicUsize::new(0),
         }
@@ -227,6 +233,29 @@ impl Inbox {
             (self.notify)();
         }
     }
+
+    /// A stream of request `seq` on connection `token` has parts (or ended): wake the worker.
+    fn wake_stream(&self, token: u64, seq: u32) {
+        let mut w = crate::sync::lock(&self.wakes);
+        let was_empty = w.is_empty();
+        w.push((token, seq));
+        drop(w);
+        if was_empty {
+            (self.notify)();
+        }
+    }
+
+    /// Moves the streams woken since the last call into `out`.
+    pub fn take_wakes(&self, out: &mut Vec<(u64, u32)>) {
+        let mut w = crate::sync::lock(&self.wakes);
+        out.append(&mut w);
+    }
+}
+
+impl Wake for Inbox {
+    fn wake(&self, token: u64, seq: u32) {
+        self.wake_stream(token, seq);
+    }
 }
 
 /// The state one deferred request shares between its handle and its connection.
@@ -236,6 +265,8 @@ pub(crate) struct Cell {
     token: u64,
     deadline: Instant,
     inbox: Arc<Inbox>,
+    /// Bytes a streamed body may queue ahead of the worker (the write high-water mark).
+    stream_limit: usize,
 }
 
 impl std::fmt::Debug for Cell {
@@ -255,7 +286,7 @@ impl Cell {
                 .compare_exchange(PENDING, CANCELLED, Ordering::AcqRel, Ordering::Acquire);
     }
 
-    fn deliver(&self, reply: Reply) {
+    fn deliver(&self, reply: Reply, stream: Option<Arc<Chan>>) -> bool {
         if self
             .state
             .compare_exchange(PENDING, DONE, Ordering::AcqRel, Ordering::Acquire)
@@ -265,7 +296,11 @@ impl Cell {
                 token: self.token,
                 seq: self.seq,
                 reply,
+                stream,
             });
+            true
+        } else {
+            false
         }
     }
 }
@@ -301,6 +336,7 @@ impl Deferred {
         token: u64,
         seq: u32,
         deadline: Instant,
+        stream_limit: usize,
     ) -> (Deferred, Arc<Cell>) {
         inbox.live.fetch_add(1, Ordering::Relaxed);
         let cell = Arc::new(Cell {
@@ -309,6 +345,7 @@ impl Deferred {
             token,
             deadline,
             inbox: inbox.clone(),
+            stream_limit,
         });
         (
             Deferred {
@@ -326,7 +363,41 @@ impl Deferred {
     /// Answers the request with `reply`. Ignored if the request was cancelled meanwhile.
     pub fn complete(mut self, reply: Reply) {
         if let Some(c) = self.cell.take() {
-            c.deliver(reply);
+            c.deliver(reply, None);
+        }
+    }
+
+    /// Answers the request with a streamed body: `head` gives the status and headers (its
+    /// body, if any, is the first part), the returned [`BodyWriter`] the rest, written from
+    /// this or any thread (see [`crate::service::stream`]). The deadline no longer applies once
+    /// the head is given. If the request was cancelled meanwhile, the writer is already
+    /// [`Gone`](crate::service::stream::Gone).
+    pub fn stream(mut self, head: Reply) -> BodyWriter {
+        let Some(c) = self.cell.take() else {
+            return BodyWriter::gone();
+        };
+        let chan = Chan::new(
+            c.inbox.clone() as Arc<dyn Wake>,
+            c.token,
+            c.seq,
+            c.stream_limit,
+        );
+        let (status, headers, body, close) = head.into_parts();
+        if !body.is_empty() {
+            let mut q = crate::sync::lock(&chan.q);
+            q.bytes = body.len();
+            q.parts.push_back(body);
+        }
+        let head = Reply {
+            status,
+            headers,
+            body: Bytes::new(),
+            close,
+        };
+        if c.deliver(head, Some(chan.clone())) {
+            BodyWriter::new(chan)
+        } else {
+            BodyWriter::gone()
         }
     }
 
@@ -356,7 +427,7 @@ impl Deferred {
 impl Drop for Deferred {
     fn drop(&mut self) {
         if let Some(c) = self.cell.take() {
-            c.deliver(Reply::plain_status(500));
+            c.deliver(Reply::plain_status(500), None);
         }
     }
 }
@@ -499,8 +570,8 @@ mod tests {
     fn completion_posts_once_and_wakes_only_an_empty_inbox() {
         let (inbox, wakes) = inbox();
         let now = Instant::now();
-        let (a, ca) = Deferred::new(&inbox, 7, 1, now);
-        let (b, cb) = Deferred::new(&inbox, 7, 2, now);
+        let (a, ca) = Deferred::new(&inbox, 7, 1, now, 65536);
+        let (b, cb) = Deferred::new(&inbox, 7, 2, now, 65536);
         assert_eq!(inbox.live(), 2);
         a.complete(Reply::ok().body("a"));
         b.complete(Reply::new(201));
@@ -521,9 +592,9 @@ mod tests {
     #[test]
     fn dropped_handle_answers_500_and_cancelled_one_nothing() {
         let (inbox, _) = inbox();
-        let (a, _ca) = Deferred::new(&inbox, 1, 0, Instant::now());
+        let (a, _ca) = Deferred::new(&inbox, 1, 0, Instant::now(), 65536);
         drop(a);
-        let (b, cb) = Deferred::new(&inbox, 1, 1, Instant::now());
+        let (b, cb) = Deferred::new(&inbox, 1, 1, Instant::now(), 65536);
         let token = b.cancel_token();
         assert!(!token.is_cancelled());
         cb.cancel();
@@ -578,7 +649,7 @@ mod tests {
         let held = gate.lock().unwrap();
         let mut cells = Vec::new();
         let mut submit = |seq: u32| {
-            let (d, c) = Deferred::new(&inbox, 0, seq, Instant::now());
+            let (d, c) = Deferred::new(&inbox, 0, seq, Instant::now(), 65536);
             cells.push(c);
             let g = gate.clone();
             pool.run(d, move |_| {
@@ -609,7 +680,7 @@ mod tests {
     fn pool_turns_a_panic_into_500() {
         let (inbox, _) = inbox();
         let pool = BlockingPool::new(2, 4).unwrap();
-        let (d, _c) = Deferred::new(&inbox, 0, 9, Instant::now());
+        let (d, _c) = Deferred::new(&inbox, 0, 9, Instant::now(), 65536);
         pool.run(d, |_| panic!("boom"));
         drop(pool);
         let mut out = Vec::new();

@@ -26,15 +26,67 @@ use crate::service::defer::{Cell, Done, Inbox, Reply};
 use crate::service::handler::{Handler, Refusal};
 use crate::service::request::{Request, RequestMeta};
 use crate::service::response::{DeferSite, Response};
+use crate::service::stream::{BodySource, Chan, Produce};
 
-/// A request answered later: what its answer needs once it comes.
+/// A request answered later, or whose body is still being streamed: what its answer needs.
 #[derive(Debug)]
 pub struct Waiting {
     received: Instant,
-    cell: Arc<Cell>,
+    /// The deferred handle's shared state (none for a stream started on the worker).
+    cell: Option<Arc<Cell>>,
     keep_alive: bool,
     head_only: bool,
     version: Version,
+    /// The body being streamed, once its head is given.
+    stream: Option<Box<Streaming>>,
+}
+
+/// A streamed body in progress.
+struct Streaming {
+    source: Source,
+    /// `Transfer-Encoding: chunked` (HTTP/1.1); otherwise the body ends with the connection.
+    chunked: bool,
+    /// A deferred stream's head, written when the stream reaches the front of the queue.
+    head: Option<Reply>,
+    /// The status sent.
+    status: u16,
+    /// Parts taken from a writer, reused between pumps.
+    parts: Vec<bytes::Bytes>,
+}
+
+enum Source {
+    Local(Box<dyn BodySource>),
+    Writer(Arc<Chan>),
+}
+
+impl std::fmt::Debug for Streaming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Streaming")
+            .field("chunked", &self.chunked)
+            .field("writer", &matches!(self.source, Source::Writer(_)))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Waiting {
+    /// The request will not be answered (its connection closes): tells whoever produces the
+    /// answer. Returns whether it was a deferred request still awaiting its reply.
+    fn cancel(self) -> bool {
+        match self.stream {
+            Some(s) => {
+                if let Source::Writer(chan) = &s.source {
+                    chan.close();
+                }
+                false
+            }
+            None => {
+                if let Some(c) = &self.cell {
+                    c.cancel();
+                }
+                self.cell.is_some()
+            }
+        }
+    }
 }
 
 /// A connection driven by [`process`].
@@ -175,6 +227,7 @@ pub fn process<H: Handler + ?Sized>(
                 received: svc.meta.received,
                 timeout: limits.deferred_timeout,
                 room: svc.deferred < limits.max_deferred,
+                stream_limit: limits.write_high_water,
             };
             let mut res = Response::new(out, body_scratch, date, head_only);
             res.set_site(&site);
@@ -194,13 +247,18 @@ pub fn process<H: Handler + ?Sized>(
                 return Answer::Later {
                     pending: Waiting {
                         received: svc.meta.received,
-                        cell: taken.cell,
+                        cell: Some(taken.cell),
                         keep_alive,
                         head_only,
                         version: head.version,
+                        stream: None,
                     },
                     keep_alive,
                 };
+            }
+            if res.is_stream() {
+                let keep_alive = req.keep_alive() && !res.will_close() && !draining;
+                return start_stream(res, keep_alive, head.version, svc.meta.received);
             }
             let deferral_refused = res.defer_refused();
             let keep_alive = req.keep_alive() && !res.will_close() && !draining;
@@ -228,6 +286,186 @@ pub fn process<H: Handler + ?Sized>(
     answered
 }
 
+/// The handler chose to stream: writes the head into the request's output and keeps the
+/// request's place while the body is pumped ([`pump`]). HTTP/1.0 gets a body delimited by
+/// the connection's end; HEAD, 204 and 304 get the head only.
+#[cold]
+fn start_stream(
+    mut res: Response<'_>,
+    keep_alive: bool,
+    version: Version,
+    received: Instant,
+) -> Answer<Waiting> {
+    let Some(source) = res.take_stream() else {
+        unreachable!("is_stream said so");
+    };
+    let status = res.status_code();
+    let chunked = version == Version::Http11;
+    let keep_alive = keep_alive && chunked;
+    if !res.finish_stream(keep_alive, version, chunked) {
+        return Answer::Sent {
+            status,
+            keep_alive,
+            deferral_refused: false,
+        };
+    }
+    Answer::Streaming {
+        pending: Waiting {
+            received,
+            cell: None,
+            keep_alive,
+            head_only: false,
+            version,
+            stream: Some(Box::new(Streaming {
+                source: Source::Local(source),
+                chunked,
+                head: None,
+                status,
+                parts: Vec::new(),
+            })),
+        },
+        keep_alive,
+    }
+}
+
+/// Feeds the streamed body at the front of the connection's answer queue while the
+/// connection has room (output below the write high-water mark): asks a source for parts,
+/// or takes a writer's queued parts, frames them (chunked) into the output, and ends the
+/// stream when it is done — then the answers queued behind it move out too. Returns the bytes
+/// of body added. A source that aborts or panics, or a writer dropped unfinished, ends the
+/// stream without its terminator and closes the connection.
+pub fn pump(conn: &mut Connection, cx: &mut Context, svc: &mut Service) -> usize {
+    let mut added = 0;
+    let limit = cx.limits.write_high_water as u64;
+    loop {
+        let Some((seq, w, mut out)) = conn.front_waiting(cx) else {
+            return added;
+        };
+        let Some(st) = w.stream.as_deref_mut() else {
+            return added; // a deferred answer not given yet
+        };
+        if let Some(head) = st.head.take() {
+            // A deferred stream reached the front: its head goes out first.
+            let date = out.date;
+            let mut scratch = Vec::new();
+            let mut res = Response::new(out.buf(), &mut scratch, date, w.head_only);
+            res.apply(head);
+            st.status = res.status_code();
+            if !res.finish_stream(w.keep_alive, w.version, st.chunked) {
+                // HEAD, 204, 304: the head is the whole answer.
+                if let Source::Writer(c) = &st.source {
+                    c.close();
+                }
+                let (received, status, keep_alive) = (w.received, st.status, w.keep_alive);
+                end_stream(conn, seq, cx, svc, received, status, keep_alive);
+                continue;
+            }
+        }
+        let pending = out.pending();
+        if pending >= limit {
+            return added;
+        }
+        let room = (limit - pending) as usize;
+        let (n, end) = match &mut st.source {
+            Source::Local(src) => {
+                let buf = out.buf();
+                let at = buf.len();
+                if st.chunked {
+                    buf.extend_from_slice(b"00000000\r\n"); // the size, filled in below
+                }
+                let start = buf.len();
+                let r = catch_unwind(AssertUnwindSafe(|| src.produce(buf, room)));
+                let n = buf.len() - start;
+                if st.chunked {
+                    if n == 0 {
+                        buf.truncate(at);
+                    } else {
+                        write_size(&mut buf[at..at + 8], n);
+                        buf.extend_from_slice(b"\r\n");
+                    }
+                }
+                let end = match r {
+                    Ok(Produce::More) => None,
+                    Ok(Produce::Done) => Some(true),
+                    Ok(Produce::Abort) | Err(_) => Some(false),
+                };
+                (n, end)
+            }
+            Source::Writer(chan) => {
+                let end = chan.take(room, &mut st.parts);
+                let mut n = 0;
+                for part in st.parts.drain(..) {
+                    n += part.len();
+                    if st.chunked {
+                        let b = out.buf();
+                        let at = b.len();
+                        b.extend_from_slice(b"00000000\r\n");
+                        write_size(&mut b[at..at + 8], part.len());
+                        out.push_bytes(part);
+                        out.buf().extend_from_slice(b"\r\n");
+                    } else {
+                        out.push_bytes(part);
+                    }
+                }
+                (n, end)
+            }
+        };
+        added += n;
+        match end {
+            None if n == 0 => return added, // nothing now: a writer wakes the worker later
+            None => {}
+            Some(finished) => {
+                if finished && st.chunked {
+                    out.buf().extend_from_slice(b"0\r\n\r\n");
+                }
+                let (received, status) = (w.received, st.status);
+                let keep_alive = finished && w.keep_alive;
+                if !finished {
+                    cx.stats[Counter::StreamsAborted] += 1;
+                }
+                end_stream(conn, seq, cx, svc, received, status, keep_alive);
+            }
+        }
+    }
+}
+
+/// `n` as eight hex digits (a chunk size with leading zeros, which RFC 9112 allows).
+fn write_size(out: &mut [u8], n: usize) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in out[..8].iter_mut().enumerate() {
+        *b = HEX[(n >> (28 - 4 * i)) & 0xf];
+    }
+}
+
+/// Takes the finished stream `seq` off the front and counts it; `keep_alive` false closes the
+/// connection after its output (the requests queued behind it are cancelled).
+fn end_stream(
+    conn: &mut Connection,
+    seq: u32,
+    cx: &mut Context,
+    svc: &mut Service,
+    received: Instant,
+    status: u16,
+    keep_alive: bool,
+) {
+    let mut cancelled = 0usize;
+    let found = conn.resolve(
+        seq,
+        cx,
+        |_, _, _, _| (keep_alive, None),
+        |w| cancelled += usize::from(w.cancel()),
+    );
+    if found {
+        cx.stats[Counter::Requests] += 1;
+        cx.stats.status[status_class(status)] += 1;
+        cx.stats
+            .latency
+            .observe(received.elapsed().as_nanos() as u64, 1);
+    }
+    svc.deferred -= cancelled;
+    cx.stats[Counter::DeferredCancelled] += cancelled as u64;
+}
+
 /// Answers deferred request `seq` with `reply`. Returns `false`, dropping the reply, when that
 /// request is not waiting any more (answered already, expired, or cancelled). A reply that
 /// closes the connection cancels the requests after it.
@@ -251,10 +489,7 @@ pub fn complete(
             res.apply(reply);
             (keep_alive, res.finish(keep_alive, w.version))
         },
-        |w| {
-            w.cell.cancel();
-            cancelled += 1;
-        },
+        |w| cancelled += usize::from(w.cancel()),
     );
     if let Some((status, received)) = answered {
         svc.deferred -= 1;
@@ -269,13 +504,63 @@ pub fn complete(
     found
 }
 
+/// Hands a completion from the inbox to its connection: a reply ([`complete`]), or the head
+/// of a streamed body whose parts follow ([`pump`]). Returns `false` when the request is not
+/// waiting any more.
+pub fn deliver(conn: &mut Connection, done: Done, cx: &mut Context, svc: &mut Service) -> bool {
+    match done.stream {
+        None => complete(conn, done.seq, done.reply, cx, svc),
+        Some(chan) => start_deferred_stream(conn, done.seq, done.reply, chan, cx, svc),
+    }
+}
+
+/// Deferred request `seq` is answered with a streamed body: `head` now, the parts from
+/// `chan` as they come ([`pump`]). Returns `false` when the request is not waiting any more
+/// (the writer then finds the client gone).
+fn start_deferred_stream(
+    conn: &mut Connection,
+    seq: u32,
+    head: Reply,
+    chan: Arc<Chan>,
+    cx: &mut Context,
+    svc: &mut Service,
+) -> bool {
+    let draining = cx.draining;
+    let Some(w) = conn.waiting_mut(seq) else {
+        chan.close();
+        return false;
+    };
+    if w.stream.is_some() {
+        chan.close();
+        return false;
+    }
+    let chunked = w.version == Version::Http11;
+    w.keep_alive = w.keep_alive && !head.will_close() && !draining && chunked;
+    w.stream = Some(Box::new(Streaming {
+        source: Source::Writer(chan),
+        chunked,
+        head: Some(head),
+        status: 200,
+        parts: Vec::new(),
+    }));
+    svc.deferred -= 1;
+    cx.stats[Counter::StreamsStarted] += 1;
+    pump(conn, cx, svc);
+    true
+}
+
 /// Answers deferred request `seq` with `504 Gateway Timeout` (its deadline passed) and sets its
 /// cancellation flag. Does nothing if it is not waiting.
 pub fn expire(conn: &mut Connection, seq: u32, cx: &mut Context, svc: &mut Service) -> bool {
     let Some(w) = conn.waiting(seq) else {
         return false;
     };
-    w.cell.cancel();
+    if w.stream.is_some() {
+        return false; // streaming: the deadline was for the head
+    }
+    if let Some(c) = &w.cell {
+        c.cancel();
+    }
     cx.stats[Counter::DeferredExpired] += 1;
     complete(conn, seq, Reply::plain_status(504), cx, svc)
 }
@@ -298,10 +583,7 @@ pub fn time_out<H: Handler + ?Sized>(
 /// see the cancellation) and gives its buffers back.
 pub fn release(conn: &mut Connection, cx: &mut Context, svc: &mut Service) {
     let mut cancelled = 0usize;
-    conn.release_all(&mut cx.pool, |w| {
-        w.cell.cancel();
-        cancelled += 1;
-    });
+    conn.release_all(&mut cx.pool, |w| cancelled += usize::from(w.cancel()));
     svc.deferred -= cancelled;
     cx.stats[Counter::DeferredCancelled] += cancelled as u64;
 }

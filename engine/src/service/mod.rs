@@ -7,3 +7,4 @@ pub mod dispatch;
 pub mod handler;
 pub mod request;
 pub mod response;
+pub mod stream;

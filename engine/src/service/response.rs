@@ -22,6 +22,7 @@ use crate::proto::fields::{
 use crate::proto::head::Version;
 use crate::proto::output::{FileBody, Piece, ZERO_COPY_MIN};
 use crate::service::defer::{Cell, Deferred, Inbox};
+use crate::service::stream::BodySource;
 
 /// Where the body of a response lives until it is encoded.
 #[derive(Debug, Default)]
@@ -34,6 +35,13 @@ enum Body {
     Bytes(Bytes),
     Owned(Vec<u8>),
     File(FileBody),
+    Stream(Box<dyn BodySource>),
+}
+
+impl std::fmt::Debug for dyn BodySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BodySource")
+    }
 }
 
 impl Body {
@@ -47,6 +55,7 @@ impl Body {
             Body::Bytes(b) => b.len() as u64,
             Body::Owned(v) => v.len() as u64,
             Body::File(f) => f.len,
+            Body::Stream(_) => 0,
         }
     }
 }
@@ -69,6 +78,8 @@ pub(crate) struct DeferSite<'a> {
     pub(crate) timeout: Duration,
     /// Below the worker's deferred limit.
     pub(crate) room: bool,
+    /// Bytes a streamed body may queue ahead of the worker (the write high-water mark).
+    pub(crate) stream_limit: usize,
 }
 
 /// A deferral taken by the handler: the connection's side of the handle and its deadline.
@@ -161,7 +172,13 @@ impl<'a> Response<'a> {
             return Deferred::inert();
         }
         let deadline = site.received + self.deadline.unwrap_or(site.timeout);
-        let (d, cell) = Deferred::new(site.inbox, site.token, site.seq, deadline);
+        let (d, cell) = Deferred::new(
+            site.inbox,
+            site.token,
+            site.seq,
+            deadline,
+            site.stream_limit,
+        );
         self.taken = Some(Taken { cell, deadline });
         d
     }
@@ -200,7 +217,7 @@ impl<'a> Response<'a> {
         }
         self.out.extend_from_slice(&headers);
         if !body.is_empty() {
-            self.body = Body::Bytes(body);
+            self.set_body(Body::Bytes(body));
         }
         if close {
             self.flags |= R_CLOSE;
@@ -304,7 +321,7 @@ impl<'a> Response<'a> {
     /// reference (no copy) if it is large.
     #[inline]
     pub fn body_static(&mut self, body: &'static [u8]) -> &mut Self {
-        self.body = Body::Static(body);
+        self.set_body(Body::Static(body));
         self
     }
 
@@ -312,20 +329,20 @@ impl<'a> Response<'a> {
     pub fn body(&mut self, body: &[u8]) -> &mut Self {
         self.body_buf.clear();
         self.body_buf.extend_from_slice(body);
-        self.body = Body::Scratch;
+        self.set_body(Body::Scratch);
         self
     }
 
     /// Takes ownership of a `String` body (a large one is written without a copy).
     pub fn body_string(&mut self, body: String) -> &mut Self {
-        self.body = Body::Owned(body.into_bytes());
+        self.set_body(Body::Owned(body.into_bytes()));
         self
     }
 
     /// Uses a shared `Bytes` body (reference-counted; a large one is written by reference,
     /// never copied). A `Vec<u8>` becomes one without a copy: `res.body_bytes(vec.into())`.
     pub fn body_bytes(&mut self, body: Bytes) -> &mut Self {
-        self.body = Body::Bytes(body);
+        self.set_body(Body::Bytes(body));
         self
     }
 
@@ -337,15 +354,67 @@ impl<'a> Response<'a> {
     /// files with ranges and conditional requests see `strela::app::files`.
     pub fn body_file(&mut self, file: std::fs::File, offset: u64, len: u64) -> &mut Self {
         self.body_buf.clear();
-        self.body = Body::File(FileBody { file, offset, len });
+        self.set_body(Body::File(FileBody { file, offset, len }));
         self
+    }
+
+    /// Streams the body from `source`, part by part as the connection has room for it
+    /// (`Transfer-Encoding: chunked` to HTTP/1.1 clients; to HTTP/1.0 clients the body ends
+    /// with the connection). See [`crate::service::stream`]. Answers queued behind it on the
+    /// same connection wait until it ends.
+    pub fn stream(&mut self, source: impl BodySource) -> &mut Self {
+        self.body_buf.clear();
+        self.set_body(Body::Stream(Box::new(source)));
+        self
+    }
+
+    /// Whether the handler chose to stream the body.
+    #[inline]
+    pub(crate) fn is_stream(&self) -> bool {
+        matches!(self.body, Body::Stream(_))
+    }
+
+    /// Replaces the body. The usual bodies own nothing, so the old one is dropped only when it
+    /// does (keeps the drop glue of the rarer kinds off the hot path).
+    #[inline(always)]
+    fn set_body(&mut self, b: Body) {
+        if !matches!(self.body, Body::Empty | Body::Static(_) | Body::Scratch) {
+            drop_body(&mut self.body);
+        }
+        // What is replaced owns nothing now, so forgetting it skips only the drop glue.
+        std::mem::forget(std::mem::replace(&mut self.body, b));
+    }
+
+    /// The body source, if the handler chose to stream.
+    pub(crate) fn take_stream(&mut self) -> Option<Box<dyn BodySource>> {
+        match std::mem::take(&mut self.body) {
+            Body::Stream(s) => Some(s),
+            other => {
+                self.body = other;
+                None
+            }
+        }
+    }
+
+    /// Finishes the head of a streamed response: `Transfer-Encoding: chunked` when `chunked`,
+    /// else no length at all (the body ends with the connection, so `keep_alive` is false);
+    /// then the blank line. Returns whether a body follows (not for HEAD, 204, 304).
+    pub(crate) fn finish_stream(self, keep_alive: bool, version: Version, chunked: bool) -> bool {
+        let has_body = !(self.status < 200 || self.status == 204 || self.status == 304);
+        if has_body && chunked {
+            self.out
+                .extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+        }
+        let tail = head_tail(true, keep_alive, version);
+        self.out.extend_from_slice(&tail[2..]);
+        has_body && self.flags & R_HEAD == 0
     }
 
     /// A writer for the body: the worker's scratch buffer, emptied. Use with `write!` or
     /// `serde_json::to_writer`; it replaces any body set before.
     pub fn body_writer(&mut self) -> &mut Vec<u8> {
         self.body_buf.clear();
-        self.body = Body::Scratch;
+        self.set_body(Body::Scratch);
         self.body_buf
     }
 
@@ -389,7 +458,7 @@ impl<'a> Response<'a> {
     pub fn reset(&mut self) {
         let h = self.headers_start();
         self.out.truncate(h);
-        self.body = Body::Empty;
+        self.set_body(Body::Empty);
         self.body_buf.clear();
         self.status(200);
     }
@@ -424,6 +493,7 @@ impl<'a> Response<'a> {
                 *piece = self.finish_file(keep_alive, version);
                 return;
             }
+            Body::Stream(_) => &[], // dispatch takes streams out before finishing
         };
         let has_body = !(status < 200 || status == 204 || status == 304);
         let send_body = has_body && self.flags & R_HEAD == 0;
@@ -442,6 +512,11 @@ impl<'a> Response<'a> {
         }
         if send_body {
             out.extend_from_slice(bytes);
+        }
+        // The usual bodies own nothing: no drop glue on the hot path.
+        match self.body {
+            b @ (Body::Empty | Body::Static(_) | Body::Scratch) => std::mem::forget(b),
+            mut owned => drop_body(&mut owned),
         }
     }
 
@@ -480,6 +555,12 @@ fn head_tail(has_length: bool, keep_alive: bool, version: Version) -> &'static [
     }
 }
 
+#[cold]
+#[inline(never)]
+fn drop_body(b: &mut Body) {
+    drop(std::mem::take(b));
+}
+
 /// A large body as a piece written after the head, without copying its bytes.
 #[cold]
 fn by_reference(body: Body, scratch: &mut Vec<u8>) -> Option<Piece> {
@@ -489,6 +570,7 @@ fn by_reference(body: Body, scratch: &mut Vec<u8>) -> Option<Piece> {
         Body::Bytes(b) => Piece::Bytes(b),
         Body::Owned(v) => Piece::Bytes(Bytes::from(v)),
         Body::File(f) => Piece::File(f), // (finish_file sends files; kept for completeness)
+        Body::Stream(_) => return None,
         Body::Scratch if scratch.len() >= SCRATCH_HANDOFF_MIN => {
             Piece::Bytes(Bytes::from(std::mem::take(scratch)))
         }

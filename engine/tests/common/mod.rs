@@ -59,11 +59,23 @@ pub fn parse_one(buf: &[u8], head_request: bool) -> Option<(Resp, usize)> {
         .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
         .map(|(_, v)| v.parse::<usize>().expect("numeric content-length"))
         .unwrap_or(0);
-    let body_len = if head_request || status < 200 || status == 204 || status == 304 {
-        0
-    } else {
-        cl
-    };
+    let no_body = head_request || status < 200 || status == 204 || status == 304;
+    let chunked = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
+    if chunked && !no_body {
+        assert_eq!(cl, 0, "chunked and a Content-Length");
+        let (body, used) = strela::testing::dechunk(&buf[n..])?;
+        return Some((
+            Resp {
+                status,
+                headers,
+                body,
+            },
+            n + used,
+        ));
+    }
+    let body_len = if no_body { 0 } else { cl };
     if buf.len() < n + body_len {
         return None;
     }
