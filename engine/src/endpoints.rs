@@ -6,14 +6,17 @@
 //! | `/plaintext` | GET, HEAD | 200 `text/plain` `Hello, World!`                           |
 //! | `/json`      | GET, HEAD | 200 `application/json` `{"message":"Hello, World!"}`, serialised per request |
 //! | `/healthz`   | GET, HEAD | 200 `text/plain` `ok`                                      |
+//! | `/echo`      | POST, PUT | 200 with the request body streamed back, same `Content-Type` |
 //! | other paths  | any       | 404; a known path with another method → 405 with `Allow`   |
 
 use serde::Serialize;
 
 use crate::proto::head::Method;
 use crate::runtime::server::ServerBuilder;
+use crate::service::body::ReadNow;
 use crate::service::request::Request;
 use crate::service::response::Response;
+use crate::service::stream::Produce;
 
 #[derive(Serialize)]
 struct Message<'a> {
@@ -35,6 +38,28 @@ pub fn json(_req: &Request<'_>, res: &mut Response<'_>) {
 /// `GET /healthz`.
 pub fn healthz(_req: &Request<'_>, res: &mut Response<'_>) {
     res.content_type("text/plain").body_static(b"ok\n");
+}
+
+/// `POST /echo` (and `PUT`): the request body back, with its `Content-Type`. A body that came
+/// whole is answered with its length; a streamed one ([`crate::stream_body`]) is sent back
+/// chunked as it arrives, at the pace of the slower side: reading pauses while the client
+/// does not read the echo, so any size costs the same memory.
+pub fn echo(req: &Request<'_>, res: &mut Response<'_>) {
+    if let Some(ct) = req.header("content-type") {
+        res.header("Content-Type", ct);
+    }
+    if !req.body_streamed() {
+        res.body(req.body());
+        return;
+    }
+    let mut body = req.body_reader();
+    res.stream(
+        move |out: &mut Vec<u8>, room: usize| match body.read_now(out, room) {
+            ReadNow::Data(_) | ReadNow::Pending => Produce::More,
+            ReadNow::End => Produce::Done,
+            ReadNow::Failed => Produce::Abort,
+        },
+    );
 }
 
 /// Adds the core endpoints to a server builder.

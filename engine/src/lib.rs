@@ -50,10 +50,12 @@ pub use proto::limits::Limits;
 pub use runtime::server::{
     default_workers, Server, ServerBuilder, ServerHandle, ServerStats, Stopper,
 };
+pub use service::body::{BodyPolicy, BodyReader, ReadNow};
 pub use service::defer::{BlockingPool, CancelToken, Deferred, Reply};
-pub use service::handler::{Handler, Refusal};
+pub use service::handler::{limit_body, stream_body, Handler, Refusal, WithBody};
 pub use service::request::{Request, RequestMeta, RouteMatch};
 pub use service::response::Response;
+pub use service::stream::{BodySource, BodyWriter, Gone, Produce};
 pub use strela_router as router;
 pub use sys::{process_facts, raise_fd_limit, unix_now, ProcessFacts};
 

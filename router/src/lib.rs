@@ -417,7 +417,7 @@ impl<T> Router<T> {
     }
 
     /// Looks up `method` and `path`. See the crate docs for order and cost.
-    #[inline]
+    #[inline(always)]
     pub fn lookup<'r, 'p>(&'r self, method: &str, path: &'p str) -> Lookup<'r, 'p, T> {
         if let Some(idx) = self.statics.get(path) {
             return self.resolve(idx, method, Params::new());

@@ -89,6 +89,18 @@ impl Handler for App {
         let status = (!res.is_deferred()).then(|| res.status_code());
         self.counters.count(req.meta().id, route, status);
     }
+
+    fn body_policy(&self, req: &Request<'_>) -> crate::service::body::BodyPolicy {
+        match self.router.lookup(req.method(), req.path()) {
+            Lookup::Found(f) => f.value.handler.body_policy(req),
+            Lookup::NotFound => self
+                .fallback
+                .as_ref()
+                .map_or(Default::default(), |h| h.body_policy(req)),
+            // Answered without reading the body: nothing is gained by buffering it.
+            _ => Default::default(),
+        }
+    }
 }
 
 /// A finished application: the handler to serve and its per-route counters.

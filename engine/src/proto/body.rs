@@ -165,7 +165,51 @@ impl ChunkedDecoder {
     /// Validates `body` (all body bytes received so far, from the body's first byte) from where
     /// the last call stopped. `limit` is the largest decoded body allowed.
     pub fn advance(&mut self, body: &[u8], limit: u64) -> Result<Progress, RequestError> {
-        let mut i = self.pos as usize;
+        let i = self.run(body, self.pos as usize, limit, u64::MAX, |_, _| {})?;
+        // Framing is bounded too: tiny chunks or endless extensions cannot make the buffered
+        // encoded body more than twice the data limit plus 64 KiB.
+        if i as u64 > limit.saturating_mul(2) + 64 * 1024 {
+            return Err(RequestError::BodyTooLarge);
+        }
+        self.pos = u32::try_from(i).map_err(|_| RequestError::BodyTooLarge)?;
+        Ok(if self.state == State::Done {
+            Progress::Done {
+                encoded: i,
+                decoded: self.decoded,
+            }
+        } else {
+            Progress::Partial
+        })
+    }
+
+    /// Decodes a body that is streamed rather than buffered: `input` is the bytes received
+    /// since the last call (from where that call stopped consuming). Hands at most `max_data`
+    /// bytes of data to `on_data` (as subslices of `input`) and returns how many bytes of
+    /// `input` it consumed and whether the body is complete. `limit` bounds the decoded total.
+    pub fn stream(
+        &mut self,
+        input: &[u8],
+        limit: u64,
+        max_data: u64,
+        mut on_data: impl FnMut(&[u8]),
+    ) -> Result<(usize, bool), RequestError> {
+        let used = self.run(input, 0, limit, max_data, |at, n| {
+            on_data(&input[at..at + n])
+        })?;
+        Ok((used, self.state == State::Done))
+    }
+
+    /// The state machine: consumes `body` from `i`, reports each run of data as
+    /// `(start, len)` (at most `max_data` bytes in all) and returns where it stopped.
+    #[inline]
+    fn run(
+        &mut self,
+        body: &[u8],
+        mut i: usize,
+        limit: u64,
+        mut max_data: u64,
+        mut on_data: impl FnMut(usize, usize),
+    ) -> Result<usize, RequestError> {
         let bad = RequestError::Malformed;
         while i < body.len() {
             let b = body[i];
@@ -222,7 +266,12 @@ impl ChunkedDecoder {
                     }
                 }
                 State::Data { left } => {
-                    let take = (body.len() - i).min(usize::try_from(left).unwrap_or(usize::MAX));
+                    let take = ((body.len() - i) as u64).min(left).min(max_data) as usize;
+                    if take == 0 {
+                        break; // the consumer has no room for more data now
+                    }
+                    on_data(i, take);
+                    max_data -= take as u64;
                     i += take;
                     let left = left - take as u64;
                     self.state = if left == 0 {
@@ -292,20 +341,7 @@ impl ChunkedDecoder {
                 break;
             }
         }
-        // Framing is bounded too: tiny chunks or endless extensions cannot make the buffered
-        // encoded body more than twice the data limit plus 64 KiB.
-        if i as u64 > limit.saturating_mul(2) + 64 * 1024 {
-            return Err(RequestError::BodyTooLarge);
-        }
-        self.pos = u32::try_from(i).map_err(|_| RequestError::BodyTooLarge)?;
-        Ok(if self.state == State::Done {
-            Progress::Done {
-                encoded: i,
-                decoded: self.decoded,
-            }
-        } else {
-            Progress::Partial
-        })
+        Ok(i)
     }
 
     fn count_trailer(&mut self) -> Result<(), RequestError> {
@@ -315,6 +351,23 @@ impl ChunkedDecoder {
         }
         Ok(())
     }
+}
+
+/// Where a streamed request body goes, part by part, as it arrives (the service layer's body
+/// reader implements it). The connection never hands it more than [`BodySink::room`]; while
+/// that is zero, reading from the socket pauses.
+pub trait BodySink: std::fmt::Debug {
+    /// Bytes it takes now.
+    fn room(&self) -> usize;
+    /// The largest body it accepts (more is refused: the body ends with an error).
+    fn limit(&self) -> u64;
+    /// The next decoded bytes of the body (at most `room()`).
+    fn push(&mut self, data: &[u8]);
+    /// The body ended: `Ok` at its end, an error when it cannot be completed (malformed, too
+    /// large, the client left). Called at most once.
+    fn end(&mut self, result: Result<(), RequestError>);
+    /// Whether nobody reads any more: the rest of the body is drained or the connection closed.
+    fn abandoned(&self) -> bool;
 }
 
 /// Moves the data of a complete, already validated chunked body to the front of `body`;
@@ -429,6 +482,46 @@ mod tests {
             d.advance(&body, 100),
             Err(RequestError::HeadTooLarge),
             "trailers are bounded"
+        );
+    }
+
+    #[test]
+    fn streamed_decoding_equals_whole_at_every_cap() {
+        let input = b"5;a=b\r\nhello\r\n1\r\n \r\nb\r\nworld again\r\n0\r\nX: y\r\n\r\n";
+        for cap in [1u64, 2, 3, 7, 64] {
+            for step in [1usize, 2, 5, input.len()] {
+                let mut dec = ChunkedDecoder::new();
+                let (mut fed, mut got, mut done) = (0usize, Vec::new(), false);
+                let mut buffered = 0usize; // bytes received but not consumed
+                while !done {
+                    buffered = (buffered + step).min(input.len() - fed);
+                    let (used, d) = dec
+                        .stream(&input[fed..fed + buffered], 1 << 20, cap, |b| {
+                            got.extend_from_slice(b)
+                        })
+                        .unwrap();
+                    assert!(used <= buffered);
+                    fed += used;
+                    buffered -= used;
+                    done = d;
+                    assert!(
+                        fed < input.len() || done,
+                        "stalled at cap {cap} step {step}"
+                    );
+                }
+                assert_eq!(fed, input.len());
+                assert_eq!(got, b"hello world again");
+            }
+        }
+        let mut dec = ChunkedDecoder::new();
+        assert_eq!(
+            dec.stream(b"10\r\n", 15, 64, |_| {}),
+            Err(RequestError::BodyTooLarge)
+        );
+        let mut dec = ChunkedDecoder::new();
+        assert_eq!(
+            dec.stream(b"5\n", 15, 64, |_| {}),
+            Err(RequestError::Malformed)
         );
     }
 

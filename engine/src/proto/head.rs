@@ -190,14 +190,7 @@ pub fn parse_head(
             }
         }
     };
-    finish(
-        buf,
-        head_len,
-        &line,
-        &scratch.spans[..line.fields as usize],
-        limits,
-    )
-    .map(Parsed::Complete)
+    finish(buf, head_len, &line, &scratch.spans[..line.fields as usize]).map(Parsed::Complete)
 }
 
 /// [`parse_head`] without its fast path: the general scanner alone. For the fuzz target and
@@ -217,14 +210,9 @@ pub fn parse_head_general(
         &mut scratch.spans,
     )? {
         Scan::Partial(c) => Ok(Parsed::Partial(c)),
-        Scan::Complete(n) => finish(
-            buf,
-            n,
-            &line,
-            &scratch.spans[..line.fields as usize],
-            limits,
-        )
-        .map(Parsed::Complete),
+        Scan::Complete(n) => {
+            finish(buf, n, &line, &scratch.spans[..line.fields as usize]).map(Parsed::Complete)
+        }
     }
 }
 
@@ -242,7 +230,6 @@ fn finish(
     head_len: usize,
     line: &Line,
     fields: &[HeaderSpan],
-    limits: &Limits,
 ) -> Result<Head, RequestError> {
     let version = if line.minor == 1 {
         Version::Http11
@@ -313,10 +300,8 @@ fn finish(
     if (version == Version::Http11 && hosts != 1) || hosts > 1 || !host_ok {
         return Err(RequestError::BadHost);
     }
+    // Its size is judged by the connection: a route may take more than the default limit.
     let content_length = content_length.unwrap_or(0);
-    if content_length > limits.max_body_bytes as u64 {
-        return Err(RequestError::BodyTooLarge);
-    }
     let keep_alive = match version {
         Version::Http11 => !conn_close,
         Version::Http10 => conn_keep_alive && !conn_close,

@@ -381,8 +381,12 @@ impl<H: Handler + ?Sized> State<'_, H> {
                     return;
                 }
             }
-            if (e.read_paused || e.conn.mid_request()) && e.conn.wants_read(&self.cx.limits) {
-                let paused = std::mem::replace(&mut e.read_paused, false);
+            if (e.read_paused || e.conn.mid_request() || e.conn.streaming_body())
+                && e.conn.wants_read(&self.cx.limits)
+            {
+                // A streamed body may have bytes in the socket that raised their edge already.
+                let paused =
+                    std::mem::replace(&mut e.read_paused, false) || e.conn.streaming_body();
                 // Requests that arrived while the output was over the high-water mark wait
                 // in the buffer: answer them before reading more.
                 if e.conn.mid_request() {
@@ -509,7 +513,8 @@ impl<H: Handler + ?Sized> State<'_, H> {
             let Some(e) = self.slab.get_mut(token) else {
                 continue;
             };
-            if e.conn.has_pending() && !e.conn.has_output() {
+            if e.conn.has_pending() && !e.conn.has_output() && !(e.in_body && e.conn.reading_body())
+            {
                 // Waiting for our own deferred answers, not for the client: the deferred
                 // deadlines govern, not the idle timeout.
                 e.deadline = deadline_after(tick, self.cx.limits.idle_timeout);
@@ -522,7 +527,7 @@ impl<H: Handler + ?Sized> State<'_, H> {
             if e.in_body && !e.conn.has_output() {
                 // The minimum data rate, averaged over the window that just ended.
                 let now = e.conn.buffered_request_bytes();
-                let got = u64::from(now.saturating_sub(e.body_mark));
+                let got = u64::from(now.wrapping_sub(e.body_mark));
                 let want = (l.min_body_rate as u64).saturating_mul(l.body_rate_grace.as_secs());
                 if got >= want || !e.conn.reading_body() {
                     e.body_mark = now;
@@ -633,7 +638,8 @@ impl<H: Handler + ?Sized> State<'_, H> {
                 self.close(token);
                 continue;
             }
-            if e.read_paused && e.conn.wants_read(&self.cx.limits) {
+            if (e.read_paused || e.conn.streaming_body()) && e.conn.wants_read(&self.cx.limits) {
+                // A reader made room: bytes may wait in the socket with no edge to come.
                 e.read_paused = false;
                 self.read_ready(token, false);
             } else {
@@ -671,7 +677,7 @@ fn answer<H: Handler + ?Sized>(
     svc: &mut Service,
 ) -> io::Result<()> {
     loop {
-        let n = if e.conn.mid_request() && !e.conn.is_closing() {
+        let n = if e.conn.mid_request() && (!e.conn.is_closing() || e.conn.streaming_body()) {
             dispatch::process(&mut e.conn, at, handler, cx, svc)
         } else {
             0

@@ -18,10 +18,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::proto::body::BodySink;
 use crate::proto::conn::{Answer, Conn, Context, Incoming, Refused, Step};
 use crate::proto::fields::status_class;
 use crate::proto::head::{Method, Version};
 use crate::proto::stats::Counter;
+use crate::service::body::{BodyPolicy, BodyTap};
 use crate::service::defer::{Cell, Done, Inbox, Reply};
 use crate::service::handler::{Handler, Refusal};
 use crate::service::request::{Request, RequestMeta};
@@ -216,6 +218,7 @@ pub fn process<H: Handler + ?Sized>(
                 limits,
                 seq,
                 draining,
+                ..
             } = inc;
             svc.meta.id += 1;
             let req = Request::new(bytes, head, spans, &svc.meta);
@@ -272,6 +275,16 @@ pub fn process<H: Handler + ?Sized>(
         });
         match step {
             Step::Wait => break,
+            Step::Again => continue,
+            Step::Head => {
+                let step = conn.answer_head(cx, |inc| answer_head(inc, at, handler, svc));
+                match step {
+                    Step::Wait => break,
+                    Step::Again => continue,
+                    Step::Refused(r) => tell(handler, &r, at.peer),
+                    Step::Sent | Step::Later | Step::Head => {}
+                }
+            }
             Step::Sent => finished += 1,
             Step::Later => {}
             Step::Refused(r) => tell(handler, &r, at.peer),
@@ -284,6 +297,137 @@ pub fn process<H: Handler + ?Sized>(
         cx.stats.latency.observe(ns, finished);
     }
     answered
+}
+
+/// A request whose body has not arrived whole: asks the handler how it takes the body. A
+/// buffering route has the body buffered (and is called again with it); a streaming route's
+/// handler runs now, with a [`BodyTap`] on the request: if it asks for the body, the
+/// connection feeds it the body as it arrives, otherwise the body is drained or the
+/// connection closed after the answer.
+#[cold]
+#[inline(never)]
+fn answer_head<H: Handler + ?Sized>(
+    inc: Incoming<'_>,
+    at: Origin,
+    handler: &H,
+    svc: &mut Service,
+) -> (Answer<Waiting>, Option<Box<dyn BodySink>>) {
+    let mut sink = None;
+    let answer = answer_head_with(inc, at, handler, svc, &mut sink);
+    (answer, sink)
+}
+
+fn answer_head_with<H: Handler + ?Sized>(
+    inc: Incoming<'_>,
+    at: Origin,
+    handler: &H,
+    svc: &mut Service,
+    sink: &mut Option<Box<dyn BodySink>>,
+) -> Answer<Waiting> {
+    let Incoming {
+        bytes,
+        head,
+        spans,
+        out,
+        body_scratch,
+        piece,
+        date,
+        limits,
+        seq,
+        draining,
+        ..
+    } = inc;
+    let declared = head.content_length;
+    let mut view = head;
+    view.content_length = 0; // the view holds the head only
+    let probe = Request::new(bytes, view, spans, &svc.meta);
+    let limit = match handler.body_policy(&probe) {
+        BodyPolicy::Buffer => {
+            return Answer::Buffer {
+                limit: limits.max_body_bytes as u64,
+            }
+        }
+        BodyPolicy::BufferUpTo(l) => return Answer::Buffer { limit: l },
+        BodyPolicy::Stream(l) => l,
+    };
+    if !head.is_chunked() && declared > limit {
+        return Answer::Buffer { limit }; // refused with 413 from its Content-Length
+    }
+    svc.meta.id += 1;
+    let tap = BodyTap::new(
+        svc.inbox.clone(),
+        at.token,
+        seq,
+        limit,
+        (!head.is_chunked()).then_some(declared),
+    );
+    let req = Request::new(bytes, view, spans, &svc.meta).with_tap(&tap);
+    let head_only = head.method_kind == Method::Head;
+    // A client waiting for "100 Continue" gets it if the handler asks for the body; it is
+    // written now, ahead of the answer, and taken back if the handler does not ask.
+    const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+    let continue_at = head.expects_continue().then(|| {
+        out.extend_from_slice(CONTINUE);
+        out.len() - CONTINUE.len()
+    });
+    let site = DeferSite {
+        inbox: &svc.inbox,
+        token: at.token,
+        seq,
+        received: svc.meta.received,
+        timeout: limits.deferred_timeout,
+        room: svc.deferred < limits.max_deferred,
+        stream_limit: limits.write_high_water,
+    };
+    let mut res = Response::new(out, body_scratch, date, head_only);
+    res.set_site(&site);
+    let ran = catch_unwind(AssertUnwindSafe(|| handler.call(&req, &mut res)));
+    if ran.is_err() {
+        res.discard();
+        return Answer::Failed;
+    }
+    *sink = tap.sink();
+    let have = 0; // what came with the head is drained or fed like the rest
+    let reads = sink.is_some();
+    let persists = reads || crate::proto::conn::drains(&head, have);
+    let unask = |out: &mut Vec<u8>| {
+        if let Some(at) = continue_at.filter(|_| !reads) {
+            out.drain(at..at + CONTINUE.len());
+        }
+    };
+    if let Some(taken) = res.take_deferred() {
+        res.discard();
+        unask(out);
+        let keep_alive = req.keep_alive() && !draining && persists;
+        svc.deadlines.push(Reverse((taken.deadline, at.token, seq)));
+        svc.deferred += 1;
+        return Answer::Later {
+            pending: Waiting {
+                received: svc.meta.received,
+                cell: Some(taken.cell),
+                keep_alive,
+                head_only,
+                version: head.version,
+                stream: None,
+            },
+            keep_alive,
+        };
+    }
+    let keep_alive = req.keep_alive() && !res.will_close() && !draining && persists;
+    if !reads && continue_at.is_some() {
+        res.unprefix(CONTINUE.len()); // taken back: the answer was written right after it
+    }
+    if res.is_stream() {
+        return start_stream(res, keep_alive, head.version, svc.meta.received);
+    }
+    let deferral_refused = res.defer_refused();
+    let status = res.status_code();
+    *piece = res.finish(keep_alive, head.version);
+    Answer::Sent {
+        status,
+        keep_alive,
+        deferral_refused,
+    }
 }
 
 /// The handler chose to stream: writes the head into the request's output and keeps the

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::service::body::BodyPolicy;
 use crate::service::request::Request;
 use crate::service::response::Response;
 
@@ -19,6 +20,15 @@ pub trait Handler: Send + Sync + 'static {
     /// caught), after the answer was queued. For access logs; the default does nothing.
     #[inline]
     fn refused(&self, _refusal: &Refusal<'_>) {}
+
+    /// How the body of `req` is received, asked only when it has not arrived whole with the
+    /// head (or is larger than `Limits::max_body_bytes`); `req` has the head only. The default
+    /// buffers it up to `Limits::max_body_bytes`. See [`stream_body`] and
+    /// [`limit_body`] for routes that differ.
+    #[inline]
+    fn body_policy(&self, _req: &Request<'_>) -> BodyPolicy {
+        BodyPolicy::Buffer
+    }
 }
 
 /// A request the core answered itself: what an access log needs to record it.
@@ -64,5 +74,76 @@ impl<H: Handler + ?Sized> Handler for Arc<H> {
 
     fn refused(&self, refusal: &Refusal<'_>) {
         (**self).refused(refusal)
+    }
+
+    fn body_policy(&self, req: &Request<'_>) -> BodyPolicy {
+        (**self).body_policy(req)
+    }
+}
+
+impl Handler for Box<dyn Handler> {
+    #[inline]
+    fn call(&self, req: &Request<'_>, res: &mut Response<'_>) {
+        (**self).call(req, res)
+    }
+
+    fn refused(&self, refusal: &Refusal<'_>) {
+        (**self).refused(refusal)
+    }
+
+    fn body_policy(&self, req: &Request<'_>) -> BodyPolicy {
+        (**self).body_policy(req)
+    }
+}
+
+/// A handler with its own body policy (see [`stream_body`], [`limit_body`]).
+#[derive(Debug)]
+pub struct WithBody<H> {
+    policy: BodyPolicy,
+    handler: H,
+}
+
+/// `handler` receives request bodies streamed, as they arrive, up to `limit` bytes (it reads
+/// them with [`Request::body_reader`]); for an upload route of any size.
+pub fn stream_body<H: Handler>(limit: u64, handler: H) -> WithBody<H> {
+    WithBody {
+        policy: BodyPolicy::Stream(limit),
+        handler,
+    }
+}
+
+/// `handler` receives request bodies buffered whole, up to `limit` bytes (more or fewer than
+/// `Limits::max_body_bytes`, capped at about 4 GiB); larger ones get 413.
+pub fn limit_body<H: Handler>(limit: u64, handler: H) -> WithBody<H> {
+    WithBody {
+        policy: BodyPolicy::BufferUpTo(limit),
+        handler,
+    }
+}
+
+impl<H: Handler> Handler for WithBody<H> {
+    #[inline]
+    fn call(&self, req: &Request<'_>, res: &mut Response<'_>) {
+        let limit = match self.policy {
+            BodyPolicy::Buffer => u64::MAX,
+            BodyPolicy::BufferUpTo(l) | BodyPolicy::Stream(l) => l,
+        };
+        // A body that came whole with its head skipped the policy: hold it to the limit here.
+        if req.body().len() as u64 > limit {
+            res.status(413)
+                .close()
+                .content_type("text/plain")
+                .body_static(b"Payload Too Large\n");
+            return;
+        }
+        self.handler.call(req, res)
+    }
+
+    fn refused(&self, refusal: &Refusal<'_>) {
+        self.handler.refused(refusal)
+    }
+
+    fn body_policy(&self, _req: &Request<'_>) -> BodyPolicy {
+        self.policy
     }
 }

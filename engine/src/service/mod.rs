@@ -2,6 +2,7 @@
 //! the [`response`] a handler fills, [`dispatch`] (a connection driven by a handler, panics
 //! contained, requests timed), and deferred answers with their blocking pool ([`defer`]).
 
+pub mod body;
 pub mod defer;
 pub mod dispatch;
 pub mod handler;

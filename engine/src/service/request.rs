@@ -5,6 +5,7 @@
 use crate::proto::head::{
     Head, HeaderScratch, HeaderSpan, Method, Span, Version, F_HAS_QUERY, F_KEEP_ALIVE,
 };
+use crate::service::body::{BodyReader, BodyTap};
 
 /// A parsed request: a zero-copy view into the connection's read buffer, valid while the handler
 /// runs. Method, path, query and header names are `&str`; header values and the body are bytes.
@@ -16,6 +17,8 @@ pub struct Request<'a> {
     meta: &'a RequestMeta,
     route: Option<&'a RouteMatch<'a>>,
     head: Head,
+    /// A body still arriving, streamed to this handler.
+    tap: Option<&'a BodyTap>,
 }
 
 /// Per-request facts that are not in the bytes: when it arrived, its id, who sent it, its
@@ -72,7 +75,31 @@ impl<'a> Request<'a> {
             meta,
             route: None,
             head,
+            tap: None,
         }
+    }
+
+    /// A request whose body is still arriving and is streamed to the handler through `tap`.
+    pub(crate) fn with_tap(mut self, tap: &'a BodyTap) -> Self {
+        self.tap = Some(tap);
+        self
+    }
+
+    /// The body as it arrives. For a route that streams ([`crate::stream_body`]) and a body
+    /// that did not come whole with the head, the reader yields it as the client sends it
+    /// (asking for it is what sends `100 Continue` to a client that expects one); otherwise
+    /// the body was buffered and the reader yields a copy of [`Request::body`].
+    pub fn body_reader(&self) -> BodyReader {
+        match self.tap {
+            Some(t) => t.reader(),
+            None => BodyReader::complete(self.body()),
+        }
+    }
+
+    /// Whether the body is streamed (still arriving: read it with [`Request::body_reader`];
+    /// [`Request::body`] is empty).
+    pub fn body_streamed(&self) -> bool {
+        self.tap.is_some()
     }
 
     /// The same request with its route match attached (done by the router).
@@ -87,6 +114,7 @@ impl<'a> Request<'a> {
             meta: self.meta,
             route: Some(route),
             head: self.head,
+            tap: self.tap,
         }
     }
 
@@ -233,4 +261,4 @@ pub fn head_view<'a>(
     )
 }
 
-const _: () = assert!(std::mem::size_of::<Request<'static>>() <= 80);
+const _: () = assert!(std::mem::size_of::<Request<'static>>() <= 88);

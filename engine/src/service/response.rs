@@ -463,6 +463,12 @@ impl<'a> Response<'a> {
         self.status(200);
     }
 
+    /// Removes the `n` bytes written right before this response (see `dispatch`).
+    pub(crate) fn unprefix(&mut self, n: usize) {
+        self.out.drain(self.start - n..self.start);
+        self.start -= n;
+    }
+
     /// Removes everything this response wrote (a handler failed: its partial answer is dropped).
     pub fn discard(self) {
         self.out.truncate(self.start);
@@ -480,7 +486,7 @@ impl<'a> Response<'a> {
     }
 
     /// [`Response::finish`], leaving a body by reference in `piece` (untouched otherwise).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn finish_into(self, keep_alive: bool, version: Version, piece: &mut Option<Piece>) {
         let status = self.status;
         let bytes: &[u8] = match &self.body {

@@ -73,6 +73,10 @@ impl Handler for Chain {
         self.m.refused(refusal);
         self.next.refused(refusal);
     }
+
+    fn body_policy(&self, req: &Request<'_>) -> crate::service::body::BodyPolicy {
+        self.next.body_policy(req)
+    }
 }
 
 /// `handler` behind `m`, as one handler: middleware for a single route

@@ -87,6 +87,10 @@ pub struct Config {
     pub healthz_path: String,
     /// Readiness path ("" disables).
     pub readyz_path: String,
+    /// Echo path, POST and PUT ("" disables).
+    pub echo_path: String,
+    /// Largest body the echo takes (streamed, so any size costs the same memory).
+    pub echo_max_bytes: u64,
     /// Directory served as files under `static_prefix` ("" disables).
     pub static_dir: String,
     /// URL prefix of the static files, starting and ending with `/`.
@@ -117,6 +121,8 @@ impl Default for Config {
             debug_vars_public: false,
             healthz_path: "/healthz".into(),
             readyz_path: "/readyz".into(),
+            echo_path: "/echo".into(),
+            echo_max_bytes: 16 << 30,
             static_dir: String::new(),
             static_prefix: "/static/".into(),
             static_index: "index.html".into(),
@@ -318,6 +324,8 @@ pub const SETTINGS: &[Setting] = &[
     setting!("endpoints.debug_vars_public", live: false, |c| c.debug_vars_public, |c, v| c.debug_vars_public = flag(v)?),
     setting!("endpoints.healthz", live: false, |c| c.healthz_path, |c, v| c.healthz_path = path_value(v)?),
     setting!("endpoints.readyz", live: false, |c| c.readyz_path, |c, v| c.readyz_path = path_value(v)?),
+    setting!("endpoints.echo", live: false, |c| c.echo_path, |c, v| c.echo_path = path_value(v)?),
+    setting!("endpoints.echo_max_bytes", live: false, |c| c.echo_max_bytes, |c, v| c.echo_max_bytes = parse(v, "a number of bytes")?),
     setting!("endpoints.static_dir", live: false, |c| c.static_dir, |c, v| c.static_dir = v.to_string()),
     setting!("endpoints.static_prefix", live: false, |c| c.static_prefix, |c, v| {
         if !(v.starts_with('/') && v.ends_with('/')) || v.contains(['{', '}', ' ']) {

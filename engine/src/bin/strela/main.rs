@@ -218,6 +218,18 @@ fn main() -> ExitCode {
     if !cfg.readyz_path.is_empty() {
         server = server.readiness(&cfg.readyz_path);
     }
+    if !cfg.echo_path.is_empty() {
+        let limit = cfg.echo_max_bytes;
+        server = server
+            .post(
+                &cfg.echo_path,
+                strela::stream_body(limit, strela::endpoints::echo),
+            )
+            .put(
+                &cfg.echo_path,
+                strela::stream_body(limit, strela::endpoints::echo),
+            );
+    }
     if !cfg.metrics_path.is_empty() {
         server = server.metrics(&cfg.metrics_path);
     }
@@ -352,7 +364,12 @@ fn startup_fields(handle: &strela::ServerHandle, cfg: &Config) -> String {
         ip => ip.to_string(),
     };
     let mut endpoints = vec!["/plaintext", "/json"];
-    for p in [&cfg.healthz_path, &cfg.readyz_path, &cfg.metrics_path] {
+    for p in [
+        &cfg.healthz_path,
+        &cfg.readyz_path,
+        &cfg.metrics_path,
+        &cfg.echo_path,
+    ] {
         if !p.is_empty() {
             endpoints.push(p);
         }

@@ -1,0 +1,305 @@
+//! Streamed request bodies: the [`BodyReader`] a handler gets from
+//! [`Request::body_reader`](crate::Request::body_reader), and the sink the connection fills.
+//!
+//! A route that streams ([`BodyPolicy::Stream`]) has its handler called as soon as the head is
+//! complete; the body follows through a window of [`BODY_WINDOW`] bytes shared by the worker
+//! (which decodes the body — chunked or not — into it as it arrives) and the reader (which
+//! empties it, on the worker from a [`BodySource`](crate::BodySource), or on any thread with
+//! blocking reads). While the window is full the worker stops reading the socket, so a body of
+//! any size costs the window and the connection's read buffer, nothing more. The reader
+//! waking the worker when it makes room is the only cross-thread signal.
+//!
+//! `Expect: 100-continue` is answered only when the handler asks for the body (calls
+//! `body_reader`); a handler that answers without reading it gets the rest drained (a known
+//! length up to `DRAIN_MAX`) or its connection closed after the answer.
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+use crate::proto::body::BodySink;
+use crate::proto::error::RequestError;
+use crate::service::stream::Wake;
+
+/// Body bytes buffered between the connection and its reader.
+pub const BODY_WINDOW: usize = 64 * 1024;
+
+/// How a route receives request bodies (see [`Handler::body_policy`](crate::Handler::body_policy)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BodyPolicy {
+    /// Buffered whole before the handler runs, up to `Limits::max_body_bytes`; larger bodies
+    /// get 413.
+    #[default]
+    Buffer,
+    /// Buffered whole, up to this many bytes (capped at about 4 GiB).
+    BufferUpTo(u64),
+    /// Streamed: the handler runs at the head and reads the body with
+    /// [`Request::body_reader`](crate::Request::body_reader); bodies over this many bytes are
+    /// refused (413 from `Content-Length`, or the reader fails for a chunked one).
+    Stream(u64),
+}
+
+/// How the body ended, or `None` while it is still coming.
+type End = Option<Result<(), RequestError>>;
+
+#[derive(Debug, Default)]
+struct State {
+    data: VecDeque<u8>,
+    end: End,
+    /// The reader was dropped: the connection drains or closes.
+    reader_gone: bool,
+    /// The worker found the window full and waits to be woken.
+    paused: bool,
+}
+
+/// What the connection and the reader share.
+#[derive(Debug)]
+struct Chan {
+    state: Mutex<State>,
+    /// Signalled when data arrives or the body ends.
+    ready: Condvar,
+    /// The worker to wake when room appears, and the thread it runs on.
+    wake: Option<(Arc<dyn Wake>, u64, u32, std::thread::ThreadId)>,
+    limit: u64,
+    declared: Option<u64>,
+}
+
+/// The request's side of a streamed body, before the handler asks for it.
+#[derive(Debug)]
+pub(crate) struct BodyTap {
+    chan: Arc<Chan>,
+    asked: AtomicBool,
+}
+
+impl BodyTap {
+    /// A body of `declared` bytes (`None`: chunked) up to `limit`, on connection `token` of the
+    /// worker whose inbox is `wake`.
+    pub(crate) fn new(
+        wake: Arc<dyn Wake>,
+        token: u64,
+        seq: u32,
+        limit: u64,
+        declared: Option<u64>,
+    ) -> Self {
+        BodyTap {
+            chan: Arc::new(Chan {
+                state: Mutex::new(State::default()),
+                ready: Condvar::new(),
+                wake: Some((wake, token, seq, std::thread::current().id())),
+                limit,
+                declared,
+            }),
+            asked: AtomicBool::new(false),
+        }
+    }
+
+    /// The reader (the handler asked for the body).
+    pub(crate) fn reader(&self) -> BodyReader {
+        self.asked.store(true, Ordering::Relaxed);
+        BodyReader {
+            chan: self.chan.clone(),
+        }
+    }
+
+    /// The sink for the connection, if the handler asked for the body.
+    pub(crate) fn sink(&self) -> Option<Box<dyn BodySink>> {
+        if self.asked.load(Ordering::Relaxed) {
+            Some(Box::new(Sink {
+                chan: self.chan.clone(),
+            }))
+        } else {
+            None
+        }
+    }
+}
+
+/// The connection's side: decoded bytes go in.
+#[derive(Debug)]
+struct Sink {
+    chan: Arc<Chan>,
+}
+
+impl BodySink for Sink {
+    fn room(&self) -> usize {
+        let mut st = crate::sync::lock(&self.chan.state);
+        let room = BODY_WINDOW.saturating_sub(st.data.len());
+        if room == 0 {
+            st.paused = true;
+        }
+        room
+    }
+
+    fn limit(&self) -> u64 {
+        self.chan.limit
+    }
+
+    fn push(&mut self, data: &[u8]) {
+        let mut st = crate::sync::lock(&self.chan.state);
+        st.data.extend(data);
+        drop(st);
+        self.chan.ready.notify_all();
+    }
+
+    fn end(&mut self, result: Result<(), RequestError>) {
+        let mut st = crate::sync::lock(&self.chan.state);
+        if st.end.is_none() {
+            st.end = Some(result);
+        }
+        drop(st);
+        self.chan.ready.notify_all();
+    }
+
+    fn abandoned(&self) -> bool {
+        crate::sync::lock(&self.chan.state).reader_gone
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        // The connection went away (or stopped reading) before the body ended.
+        self.end(Err(RequestError::Malformed));
+    }
+}
+
+/// What [`BodyReader::read_now`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadNow {
+    /// This many bytes were appended.
+    Data(usize),
+    /// Nothing yet: more is coming (on the worker, ask again when called again).
+    Pending,
+    /// The body is complete and everything was read.
+    End,
+    /// The body cannot be completed: malformed, over the limit, or the client left.
+    Failed,
+}
+
+/// A request body as it arrives. `Send`: move it to another thread to read with blocking
+/// [`io::Read`], or poll it on the worker with [`BodyReader::read_now`] (from a
+/// [`BodySource`](crate::BodySource), for instance). Dropping it before the end tells the
+/// connection nobody reads: the rest is drained or the connection closed.
+#[derive(Debug)]
+pub struct BodyReader {
+    chan: Arc<Chan>,
+}
+
+impl BodyReader {
+    /// A reader over a body that is already complete (it was buffered).
+    pub(crate) fn complete(body: &[u8]) -> Self {
+        BodyReader {
+            chan: Arc::new(Chan {
+                state: Mutex::new(State {
+                    data: body.iter().copied().collect(),
+                    end: Some(Ok(())),
+                    ..State::default()
+                }),
+                ready: Condvar::new(),
+                wake: None,
+                limit: body.len() as u64,
+                declared: Some(body.len() as u64),
+            }),
+        }
+    }
+
+    /// The body's declared length (`Content-Length`), or `None` for a chunked body.
+    pub fn content_length(&self) -> Option<u64> {
+        self.chan.declared
+    }
+
+    /// Appends up to `max` bytes that have arrived to `out`, without waiting.
+    pub fn read_now(&mut self, out: &mut Vec<u8>, max: usize) -> ReadNow {
+        let mut st = crate::sync::lock(&self.chan.state);
+        if !st.data.is_empty() {
+            let n = st.data.len().min(max);
+            let (a, b) = st.data.as_slices();
+            let from_a = a.len().min(n);
+            out.extend_from_slice(&a[..from_a]);
+            out.extend_from_slice(&b[..n - from_a]);
+            st.data.drain(..n);
+            self.made_room(st);
+            return ReadNow::Data(n);
+        }
+        match st.end {
+            None => ReadNow::Pending,
+            Some(Ok(())) => ReadNow::End,
+            Some(Err(_)) => ReadNow::Failed,
+        }
+    }
+
+    /// Reads the whole body into a vector (blocking; not on the worker thread).
+    pub fn read_to_vec(&mut self) -> io::Result<Vec<u8>> {
+        let mut v = Vec::new();
+        io::Read::read_to_end(self, &mut v)?;
+        Ok(v)
+    }
+
+    /// Wakes the worker if it paused for room and there is room now.
+    fn made_room(&self, st: std::sync::MutexGuard<'_, State>) {
+        let mut st = st;
+        if st.paused && st.data.len() <= BODY_WINDOW / 2 {
+            st.paused = false;
+            drop(st);
+            if let Some((w, token, seq, _)) = &self.chan.wake {
+                w.wake(*token, *seq);
+            }
+        }
+    }
+}
+
+impl io::Read for BodyReader {
+    /// Blocks until bytes arrive or the body ends (`Ok(0)`); an error if it cannot complete.
+    /// On the worker thread it never blocks (that would stop the very connection it waits
+    /// for): it fails with `WouldBlock` instead — use [`BodyReader::read_now`] there.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let mut st = crate::sync::lock(&self.chan.state);
+        loop {
+            if !st.data.is_empty() {
+                let n = st.data.len().min(buf.len());
+                let (a, b) = st.data.as_slices();
+                let from_a = a.len().min(n);
+                buf[..from_a].copy_from_slice(&a[..from_a]);
+                buf[from_a..n].copy_from_slice(&b[..n - from_a]);
+                st.data.drain(..n);
+                self.made_room(st);
+                return Ok(n);
+            }
+            match st.end {
+                Some(Ok(())) => return Ok(0),
+                Some(Err(e)) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("request body incomplete: {}", e.as_str()),
+                    ))
+                }
+                None => {}
+            }
+            if let Some((_, _, _, worker)) = &self.chan.wake {
+                if *worker == std::thread::current().id() {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+            }
+            st = self.chan.ready.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+impl Drop for BodyReader {
+    fn drop(&mut self) {
+        let mut st = crate::sync::lock(&self.chan.state);
+        if st.end.is_none() {
+            st.reader_gone = true;
+            st.data.clear();
+            let paused = std::mem::replace(&mut st.paused, false);
+            drop(st);
+            if paused {
+                if let Some((w, token, seq, _)) = &self.chan.wake {
+                    w.wake(*token, *seq);
+                }
+            }
+        }
+    }
+}
