@@ -261,6 +261,15 @@ fn a_reader_on_another_thread_gets_the_whole_body_with_backpressure() {
     req.extend_from_slice(&chunked(&body, 65_000));
     let r = send_and_read(&mut s, req, 1 << 16, 1);
     assert_eq!(r[0].body_str(), format!("{} {sum}", body.len()));
+    // The connection's last request: its body is still read to the end, then it closes.
+    let r = send_and_read(
+        &mut s,
+        post("/sum", "Connection: close\r\n", &body),
+        1 << 16,
+        1,
+    );
+    assert_eq!(r[0].body_str(), format!("{} {sum}", body.len()));
+    assert!(closed_by_server(&mut s));
     h.stop();
 }
 

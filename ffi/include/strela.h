@@ -88,6 +88,21 @@
 #define STRELA_LIMIT_DRAIN_TIMEOUT_MS 11
 
 /**
+ * A producer's return: the body is complete.
+ */
+#define STRELA_PRODUCE_END 0
+
+/**
+ * A producer's return: the body stops here and the connection closes.
+ */
+#define STRELA_PRODUCE_ABORT -1
+
+/**
+ * A producer's return: nothing ready now; ask again later.
+ */
+#define STRELA_PRODUCE_PENDING -2
+
+/**
  * Most parameters a route match reports.
  */
 #define STRELA_MAX_PARAMS 16
@@ -133,7 +148,18 @@ typedef enum {
    * Nothing matched (router lookup, header or parameter absent).
    */
   STRELA_ERR_NOT_FOUND = -7,
+  /**
+   * The client is gone: nothing more will be sent (`strela_writer_write`).
+   */
+  STRELA_ERR_GONE = -8,
 } strela_result;
+
+/**
+ * A request body being read (opaque). Owned by the C program from
+ * `strela_request_body_reader` until `strela_body_reader_free`; may be moved to and used
+ * from any thread (one at a time).
+ */
+typedef struct strela_body_reader strela_body_reader;
 
 /**
  * Server configuration (opaque). Create with `strela_config_new`, free with
@@ -173,6 +199,12 @@ typedef struct strela_router strela_router;
 typedef struct strela_server strela_server;
 
 /**
+ * A streamed response body written from any thread (opaque), from `strela_deferred_stream`.
+ * Owned by the C program until `strela_writer_finish` or `strela_writer_free` consumes it.
+ */
+typedef struct strela_writer strela_writer;
+
+/**
  * A borrowed byte string: `ptr` to `len` bytes, not NUL-terminated. `{NULL, 0}` means absent.
  * Views handed to a handler are valid only until the handler returns.
  */
@@ -188,11 +220,43 @@ typedef struct {
 } strela_str;
 
 /**
+ * A streamed response's producer, called on the worker when the connection has room: write
+ * up to `room` bytes of the body into `buf` and return how many (at least 1), or
+ * `STRELA_PRODUCE_END` (0) after the last byte, `STRELA_PRODUCE_PENDING` when nothing is ready
+ * now (it is called again at the connection's next event), or `STRELA_PRODUCE_ABORT` to stop
+ * (the connection closes: the client sees an incomplete body). Must not block.
+ */
+typedef ptrdiff_t (*strela_producer)(void *buf, size_t room, void *userdata);
+
+/**
+ * Called exactly once when a streamed response ends — finished, aborted, or the client left —
+ * on the worker thread; frees what `userdata` holds.
+ */
+typedef void (*strela_destructor)(void *userdata);
+
+/**
  * A request handler. Called on a worker thread, possibly on several threads at once with the
  * same `userdata`. `req` and `res` and every view taken from them are valid only until it
  * returns. Return 0 for success; any other value discards what was set and answers 500.
  */
 typedef int (*strela_handler)(const strela_request *req, strela_response *res, void *userdata);
+
+/**
+ * Options of a route (`strela_server_route_opts`).
+ */
+typedef struct {
+  /**
+   * The largest request body the route accepts, in bytes (0: the server's
+   * `max_body_bytes`). Larger bodies are refused with 413.
+   */
+  uint64_t max_body_bytes;
+  /**
+   * Non-zero: bodies are streamed to the handler as they arrive (read them with
+   * `strela_request_body_reader`) instead of buffered whole before it runs; then
+   * `max_body_bytes` may exceed 4 GiB.
+   */
+  int stream_body;
+} strela_route_opts;
 
 /**
  * A parsed request head: views into the caller's buffer, valid while that buffer is.
@@ -552,6 +616,133 @@ strela_result strela_deferred_complete(strela_deferred *d,
 void strela_deferred_free(strela_deferred *d);
 
 /**
+ * The body of `req` as it arrives, for a route that streams bodies (`stream_body` in
+ * `strela_route_opts`); for any other route (or a body that came whole) a reader over a copy
+ * of `strela_request_body`. Asking for it is what sends `100 Continue` to a client waiting for
+ * one; a handler that never asks gets the body drained or the connection closed. The caller
+ * owns the reader: free it with `strela_body_reader_free` (freeing it before the end tells
+ * strela nobody reads the rest). NULL on error.
+ *
+ * # Safety
+ * `req` is NULL or the request of a running handler.
+ */
+strela_body_reader *strela_request_body_reader(const strela_request *req);
+
+/**
+ * Whether the body of `req` is streamed (still arriving: read it with a body reader;
+ * `strela_request_body` is empty). 0 or 1.
+ *
+ * # Safety
+ * `req` is NULL or the request of a running handler.
+ */
+int strela_request_body_streamed(const strela_request *req);
+
+/**
+ * The body's declared length (`Content-Length`), or -1 when it is chunked (unknown).
+ *
+ * # Safety
+ * `r` is NULL or a live reader.
+ */
+int64_t strela_body_content_length(const strela_body_reader *r);
+
+/**
+ * Reads up to `len` bytes into `buf`, blocking until some arrive: returns how many, 0 at the
+ * end of the body, or -1 if it cannot be completed (malformed, over the limit, the client left;
+ * `strela_last_error` says which). Never blocks on a worker thread (a handler, a producer):
+ * there it returns -1 with the error "would block" — use `strela_body_read_now` there.
+ *
+ * # Safety
+ * `r` is NULL or a live reader, not used by two threads at once; `buf` has `len` writable bytes.
+ */
+ptrdiff_t strela_body_read(strela_body_reader *r, void *buf, size_t len);
+
+/**
+ * Reads up to `len` bytes that have arrived, without waiting: returns how many (at least 1),
+ * 0 at the end of the body, `STRELA_PRODUCE_PENDING` (-2) when none have arrived yet, or -1
+ * when the body cannot be completed.
+ *
+ * # Safety
+ * `r` is NULL or a live reader, not used by two threads at once; `buf` has `len` writable bytes.
+ */
+ptrdiff_t strela_body_read_now(strela_body_reader *r, void *buf, size_t len);
+
+/**
+ * Frees a reader (NULL is fine). Before the end of the body, the rest is not read: strela
+ * drains it or closes the connection after the answer.
+ *
+ * # Safety
+ * `r` is NULL or a live reader, not used afterwards.
+ */
+void strela_body_reader_free(strela_body_reader *r);
+
+/**
+ * Streams the response body from `producer` (see `strela_producer`): chunked to HTTP/1.1
+ * clients, ended by closing the connection for HTTP/1.0 ones. The producer is called on the
+ * worker only when the connection has room, so memory stays bounded however large the body
+ * and however slow the client. `destructor` (may be NULL) is called exactly once with
+ * `userdata` when the stream ends for any reason — also when the handler fails afterwards or
+ * the response is never sent. Headers set before or after this call are sent.
+ *
+ * # Safety
+ * `res` is NULL or the response of a running handler; `producer` and `destructor` are valid
+ * functions callable from the worker thread with `userdata`.
+ */
+strela_result strela_response_stream(strela_response *res,
+                                     strela_producer producer,
+                                     strela_destructor destructor,
+                                     void *userdata);
+
+/**
+ * Sends `len` bytes of the open file `fd` from `offset` as the body, with `sendfile(2)`
+ * (`len` = UINT64_MAX: to the end of the file). strela takes ownership of `fd` in every case,
+ * also on error: it closes it once the body is sent or the connection closes. A file that
+ * turns out shorter than promised closes the connection instead of sending a wrong length.
+ * For whole files with ranges and conditional requests use `strela_server_static`.
+ *
+ * # Safety
+ * `res` is NULL or the response of a running handler; `fd` is an open file descriptor the
+ * caller owns and does not use afterwards.
+ */
+strela_result strela_response_file(strela_response *res, int fd, uint64_t offset, uint64_t len);
+
+/**
+ * Answers a deferred request with a streamed body: the status and headers set on the handle
+ * so far go out now, the body follows from the returned writer (chunked to HTTP/1.1). The
+ * handle is consumed (do not free it). NULL if `d` is NULL.
+ *
+ * # Safety
+ * `d` is NULL or a live handle, not used afterwards.
+ */
+strela_writer *strela_deferred_stream(strela_deferred *d);
+
+/**
+ * Queues `len` bytes (copied) of the body. Blocks while what is queued and not yet sent
+ * reaches the connection's write high-water mark. `STRELA_ERR_GONE` once the client is gone
+ * (stop producing; free the writer).
+ *
+ * # Safety
+ * `w` is NULL or a live writer, not used by two threads at once; `data` has `len` bytes.
+ */
+strela_result strela_writer_write(strela_writer *w, const void *data, size_t len);
+
+/**
+ * Ends the body (what was written is sent, then the end of the message) and frees the writer.
+ *
+ * # Safety
+ * `w` is NULL or a live writer, not used afterwards.
+ */
+strela_result strela_writer_finish(strela_writer *w);
+
+/**
+ * Frees a writer without finishing: the body is cut short and the connection closes (the
+ * client sees an incomplete message). NULL is fine.
+ *
+ * # Safety
+ * `w` is NULL or a live writer, not used afterwards.
+ */
+void strela_writer_free(strela_writer *w);
+
+/**
  * A server for `cfg` (copied; NULL → defaults). The caller owns it: free with
  * `strela_server_free`. NULL on failure (see `strela_last_error`).
  *
@@ -573,6 +764,35 @@ strela_result strela_server_route(strela_server *server,
                                   const char *pattern,
                                   strela_handler handler,
                                   void *userdata);
+
+/**
+ * `strela_server_route` with options (`strela_route_opts`; NULL: the defaults): a body
+ * limit of the route's own, and request bodies streamed to the handler as they arrive.
+ *
+ * # Safety
+ * As `strela_server_route`; `opts` is NULL or points to a `strela_route_opts` (copied).
+ */
+strela_result strela_server_route_opts(strela_server *server,
+                                       const char *method,
+                                       const char *pattern,
+                                       strela_handler handler,
+                                       void *userdata,
+                                       const strela_route_opts *opts);
+
+/**
+ * Serves the files below `dir` under `prefix` (starting and ending with '/', e.g.
+ * "/static/"): GET and HEAD, with sendfile, single ranges (206/416), ETag and Last-Modified
+ * with conditional requests (304/412); paths are confined to `dir` (no `..`, no symlinks out
+ * of it: 404/403) and directories are not listed. `index` (NULL or "" for none) is the file
+ * answered for a directory. Only before the server runs; `dir` must exist.
+ *
+ * # Safety
+ * `server` is NULL or a live server; the strings NULL or NUL-terminated (copied).
+ */
+strela_result strela_server_static(strela_server *server,
+                                   const char *prefix,
+                                   const char *dir,
+                                   const char *index);
 
 /**
  * Runs the server on the calling thread until `strela_server_stop` (from another thread or a

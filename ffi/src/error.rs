@@ -25,6 +25,8 @@ pub enum strela_result {
     STRELA_ERR_PARSE = -6,
     /// Nothing matched (router lookup, header or parameter absent).
     STRELA_ERR_NOT_FOUND = -7,
+    /// The client is gone: nothing more will be sent (`strela_writer_write`).
+    STRELA_ERR_GONE = -8,
 }
 
 use strela_result::*;

@@ -64,6 +64,9 @@ pub use response::*;
 #[path = "deferred.rs"]
 mod deferred;
 pub use deferred::*;
+#[path = "body.rs"]
+mod body;
+pub use body::*;
 #[path = "server.rs"]
 mod server;
 pub use server::*;

@@ -4,7 +4,7 @@ use super::*;
 
 pub(crate) enum Phase {
     /// Collecting routes.
-    New(Vec<(String, String, CHandler)>),
+    New(Vec<(String, String, Box<dyn Handler>)>),
     /// Running (blocking in `strela_server_run`, or in the background).
     Running(Stopper),
     /// Stopped; cannot be restarted.
@@ -56,7 +56,29 @@ pub unsafe extern "C" fn strela_server_route(
     handler: strela_handler,
     userdata: *mut c_void,
 ) -> strela_result {
+    // SAFETY: the same contract; NULL options are the defaults.
+    unsafe {
+        strela_server_route_opts(server, method, pattern, handler, userdata, std::ptr::null())
+    }
+}
+
+/// `strela_server_route` with options (`strela_route_opts`; NULL: the defaults): a body
+/// limit of the route's own, and request bodies streamed to the handler as they arrive.
+///
+/// # Safety
+/// As `strela_server_route`; `opts` is NULL or points to a `strela_route_opts` (copied).
+#[no_mangle]
+pub unsafe extern "C" fn strela_server_route_opts(
+    server: *mut strela_server,
+    method: *const c_char,
+    pattern: *const c_char,
+    handler: strela_handler,
+    userdata: *mut c_void,
+    opts: *const strela_route_opts,
+) -> strela_result {
     guard(|| {
+        // SAFETY: per the contract.
+        let opts = unsafe { opts.as_ref() }.copied();
         // SAFETY: per the contract.
         let Some(s) = (unsafe { server.as_ref() }) else {
             return fail(STRELA_ERR_NULL, "server is NULL");
@@ -69,10 +91,80 @@ pub unsafe extern "C" fn strela_server_route(
         let Some(cb) = handler else {
             return fail(STRELA_ERR_NULL, "handler is NULL");
         };
+        let h = CHandler { cb, userdata };
+        let h: Box<dyn Handler> = match opts {
+            Some(o) if o.stream_body != 0 => {
+                let limit = if o.max_body_bytes == 0 {
+                    s.config.limits.max_body_bytes as u64
+                } else {
+                    o.max_body_bytes
+                };
+                Box::new(engine::stream_body(limit, h))
+            }
+            Some(o) if o.max_body_bytes != 0 => Box::new(engine::limit_body(o.max_body_bytes, h)),
+            _ => Box::new(h),
+        };
         let mut phase = lock(&s.phase);
         match &mut *phase {
             Phase::New(routes) => {
-                routes.push((method.into(), pattern.into(), CHandler { cb, userdata }));
+                routes.push((method.into(), pattern.into(), h));
+                STRELA_OK
+            }
+            _ => fail(
+                STRELA_ERR_STATE,
+                "routes can only be added before the server runs",
+            ),
+        }
+    })
+}
+
+/// Serves the files below `dir` under `prefix` (starting and ending with '/', e.g.
+/// "/static/"): GET and HEAD, with sendfile, single ranges (206/416), ETag and Last-Modified
+/// with conditional requests (304/412); paths are confined to `dir` (no `..`, no symlinks out
+/// of it: 404/403) and directories are not listed. `index` (NULL or "" for none) is the file
+/// answered for a directory. Only before the server runs; `dir` must exist.
+///
+/// # Safety
+/// `server` is NULL or a live server; the strings NULL or NUL-terminated (copied).
+#[no_mangle]
+pub unsafe extern "C" fn strela_server_static(
+    server: *mut strela_server,
+    prefix: *const c_char,
+    dir: *const c_char,
+    index: *const c_char,
+) -> strela_result {
+    guard(|| {
+        // SAFETY: per the contract.
+        let Some(s) = (unsafe { server.as_ref() }) else {
+            return fail(STRELA_ERR_NULL, "server is NULL");
+        };
+        // SAFETY: per the contract.
+        let (prefix, dir) = match unsafe { (c_str(prefix, "prefix"), c_str(dir, "dir")) } {
+            (Ok(p), Ok(d)) => (p, d),
+            (Err(e), _) | (_, Err(e)) => return e,
+        };
+        let index = if index.is_null() {
+            ""
+        } else {
+            // SAFETY: per the contract.
+            match unsafe { c_str(index, "index") } {
+                Ok(i) => i,
+                Err(e) => return e,
+            }
+        };
+        if !(prefix.starts_with('/') && prefix.ends_with('/')) {
+            return fail(STRELA_ERR_INVALID, "prefix must start and end with '/'");
+        }
+        let files = match engine::app::files::StaticFiles::new(dir) {
+            Ok(f) => f.index(index),
+            Err(e) => return fail(STRELA_ERR_IO, format!("{dir}: {e}")),
+        };
+        let mut phase = lock(&s.phase);
+        match &mut *phase {
+            Phase::New(routes) => {
+                let below = format!("{prefix}{{*path}}");
+                routes.push(("GET".into(), prefix.into(), Box::new(files.clone())));
+                routes.push(("GET".into(), below, Box::new(files)));
                 STRELA_OK
             }
             _ => fail(

@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -301,6 +302,150 @@ static void test_server(void) {
     strela_server_free(srv);
 }
 
+
+/* ---- bodies of any size ---------------------------------------------------------------------- */
+
+static int h_small(const strela_request *req, strela_response *res, void *ud) {
+    (void)ud;
+    strela_body_reader *r = strela_request_body_reader(req);
+    char buf[64], out[80];
+    ptrdiff_t k = strela_body_read_now(r, buf, sizeof buf); /* buffered: all there */
+    CHECK(strela_body_read_now(r, buf + (k > 0 ? k : 0), sizeof buf - 8) == 0);
+    CHECK(strela_body_content_length(r) == k);
+    CHECK(!strela_request_body_streamed(req));
+    strela_body_reader_free(r);
+    int n = snprintf(out, sizeof out, "got %d", (int)k);
+    return strela_response_body(res, out, (size_t)n);
+}
+
+static void *write_later(void *arg) {
+    strela_deferred *d = arg;
+    strela_deferred_header(d, "X-Stream", "writer");
+    strela_writer *w = strela_deferred_stream(d);
+    CHECK(w != NULL);
+    for (int i = 0; i < 3; i++) {
+        char part[16];
+        int n = snprintf(part, sizeof part, "part%d;", i);
+        CHECK(strela_writer_write(w, part, (size_t)n) == STRELA_OK);
+    }
+    CHECK(strela_writer_finish(w) == STRELA_OK);
+    return NULL;
+}
+
+static int h_writer(const strela_request *req, strela_response *res, void *ud) {
+    (void)req;
+    pthread_t *t = ud;
+    strela_deferred *d = strela_response_defer(res);
+    return d && pthread_create(t, NULL, write_later, d) == 0 ? 0 : 1;
+}
+
+static int produced_freed = 0;
+
+static ptrdiff_t produce_abc(void *buf, size_t room, void *ud) {
+    int *left = ud;
+    if (*left == 0) return STRELA_PRODUCE_END;
+    if (room < 3) return STRELA_PRODUCE_ABORT;
+    memcpy(buf, "abc", 3);
+    *left -= 1;
+    return 3;
+}
+
+static void free_abc(void *ud) {
+    free(ud);
+    __atomic_fetch_add(&produced_freed, 1, __ATOMIC_RELAXED);
+}
+
+static int h_produce(const strela_request *req, strela_response *res, void *ud) {
+    (void)req;
+    (void)ud;
+    int *left = malloc(sizeof *left);
+    *left = 4;
+    return strela_response_stream(res, produce_abc, free_abc, left) == STRELA_OK ? 0 : 1;
+}
+
+static int h_produce_fail(const strela_request *req, strela_response *res, void *ud) {
+    (void)req;
+    (void)ud;
+    int *left = malloc(sizeof *left);
+    *left = 4;
+    strela_response_stream(res, produce_abc, free_abc, left);
+    return 1; /* fails after: the stream is dropped, its destructor still runs once */
+}
+
+static int h_file(const strela_request *req, strela_response *res, void *ud) {
+    (void)req;
+    const char *path = ud;
+    CHECK(strela_response_file(res, -1, 0, 0) == STRELA_ERR_INVALID);
+    int fd = open(path, O_RDONLY);
+    return strela_response_file(res, fd, 2, 5) == STRELA_OK ? 0 : 1;
+}
+
+static void test_bodies(void) {
+    char dir[] = "/tmp/strela-ffi-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[256];
+    snprintf(path, sizeof path, "%s/f.txt", dir);
+    FILE *f = fopen(path, "w");
+    fputs("0123456789", f);
+    fclose(f);
+
+    strela_config *cfg = strela_config_new();
+    strela_config_set_bind(cfg, "127.0.0.1:0");
+    strela_config_set_workers(cfg, 1);
+    strela_server *srv = strela_server_new(cfg);
+    strela_config_free(cfg);
+    pthread_t wt;
+    strela_route_opts small = {.max_body_bytes = 8, .stream_body = 0};
+    CHECK(strela_server_route_opts(srv, "POST", "/small", h_small, NULL, &small) == STRELA_OK);
+    CHECK(strela_server_route(srv, "GET", "/writer", h_writer, &wt) == STRELA_OK);
+    CHECK(strela_server_route(srv, "GET", "/produce", h_produce, NULL) == STRELA_OK);
+    CHECK(strela_server_route(srv, "GET", "/produce-fail", h_produce_fail, NULL) == STRELA_OK);
+    CHECK(strela_server_route(srv, "GET", "/file", h_file, path) == STRELA_OK);
+    CHECK(strela_server_static(srv, "/s/", dir, NULL) == STRELA_OK);
+    CHECK(strela_server_static(srv, "nope", dir, NULL) == STRELA_ERR_INVALID);
+    CHECK(strela_server_static(srv, "/t/", "/does/not/exist", NULL) == STRELA_ERR_IO);
+    CHECK(strela_response_stream(NULL, produce_abc, NULL, NULL) == STRELA_ERR_NULL);
+    CHECK(strela_body_read(NULL, NULL, 0) == -1);
+    CHECK(strela_writer_finish(NULL) == STRELA_ERR_NULL);
+    CHECK(strela_server_start(srv) == STRELA_OK);
+    unsigned port = strela_server_port(srv);
+    char buf[4096];
+
+    CHECK(http(port, "POST /small HTTP/1.1\r\nHost: t\r\nContent-Length: 8\r\nConnection: close\r\n\r\n12345678", buf, sizeof buf) > 0);
+    CHECK(strstr(buf, "\r\n\r\ngot 8") != NULL);
+    CHECK(http(port, "POST /small HTTP/1.1\r\nHost: t\r\nContent-Length: 9\r\nConnection: close\r\n\r\n123456789", buf, sizeof buf) > 0);
+    CHECK(strncmp(buf, "HTTP/1.1 413 ", 13) == 0);
+
+    CHECK(http(port, "GET /writer HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", buf, sizeof buf) > 0);
+    CHECK(strstr(buf, "X-Stream: writer\r\n") != NULL);
+    CHECK(strstr(buf, "Transfer-Encoding: chunked\r\n") != NULL);
+    CHECK(strstr(buf, "part0;") && strstr(buf, "part2;") && strstr(buf, "\r\n0\r\n\r\n"));
+    pthread_join(wt, NULL);
+
+    CHECK(http(port, "GET /produce HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", buf, sizeof buf) > 0);
+    CHECK(strstr(buf, "\r\n3\r\nabc\r\n") != NULL || strstr(buf, "abc") != NULL);
+    CHECK(strstr(buf, "\r\n0\r\n\r\n") != NULL);
+    CHECK(http(port, "HEAD /produce HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", buf, sizeof buf) > 0);
+    CHECK(strstr(buf, "abc") == NULL);
+    CHECK(http(port, "GET /produce-fail HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", buf, sizeof buf) > 0);
+    CHECK(strncmp(buf, "HTTP/1.1 500 ", 13) == 0);
+
+    CHECK(http(port, "GET /file HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", buf, sizeof buf) > 0);
+    CHECK(strstr(buf, "Content-Length: 5\r\n") && strstr(buf, "\r\n\r\n23456"));
+    CHECK(http(port, "GET /s/f.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=8-\r\nConnection: close\r\n\r\n", buf, sizeof buf) > 0);
+    CHECK(strncmp(buf, "HTTP/1.1 206 ", 13) == 0 && strstr(buf, "\r\n\r\n89"));
+    CHECK(http(port, "GET /s/f.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=20-\r\nConnection: close\r\n\r\n", buf, sizeof buf) > 0);
+    CHECK(strncmp(buf, "HTTP/1.1 416 ", 13) == 0);
+
+    CHECK(strela_server_stop(srv) == STRELA_OK);
+    CHECK(strela_server_wait(srv) == STRELA_OK);
+    strela_server_free(srv);
+    /* One destructor per stream: /produce, HEAD /produce, /produce-fail. */
+    CHECK(__atomic_load_n(&produced_freed, __ATOMIC_RELAXED) == 3);
+    unlink(path);
+    rmdir(dir);
+}
+
 static void test_run_and_stop_from_another_thread(void) {
     strela_config *cfg = strela_config_new();
     strela_config_set_bind(cfg, "127.0.0.1:0");
@@ -344,6 +489,7 @@ int main(void) {
     test_parser();
     test_router();
     test_server();
+    test_bodies();
     test_run_and_stop_from_another_thread();
     test_route_conflict_fails_start();
     printf("test_ffi: %d checks, %d failed\n", checks, failures);

@@ -237,6 +237,7 @@ impl Reading {
 const C_EOF: u8 = 1; // the peer closed its sending side
 const C_CONTINUED: u8 = 2; // "100 Continue" was sent for the request in progress
 const C_BUFFERING: u8 = 4; // the handler asked for this body whole, up to `Extra::body_limit`
+const C_LAST: u8 = 8; // the request whose body is streamed is the connection's last
 
 /// The first line of the HTTP/2 connection preface (RFC 9113 §3.4).
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
@@ -666,7 +667,7 @@ impl<P> Conn<P> {
                     }
                     cx.trim_scratch();
                     if !keep_alive {
-                        self.reading = Reading::Closed;
+                        self.close_after_request();
                     }
                     Step::Sent
                 }
@@ -838,6 +839,11 @@ impl<P> Conn<P> {
                     if let Some(x) = self.extra.as_mut() {
                         x.body = None;
                     }
+                    if self.flags & C_LAST != 0 {
+                        self.flags &= !C_LAST;
+                        self.close_reading();
+                        return false;
+                    }
                     self.reading = Reading::Head;
                 }
                 done
@@ -872,6 +878,16 @@ impl<P> Conn<P> {
         x.slots.push_back(Slot::Waiting(self.seq, pending));
         self.seq = self.seq.wrapping_add(1);
         if !keep_alive {
+            self.close_after_request();
+        }
+    }
+
+    /// No request after this one is read; a body still streamed to its reader is read first.
+    #[inline]
+    fn close_after_request(&mut self) {
+        if self.reading == Reading::Stream && self.stream_room().is_some() {
+            self.flags |= C_LAST;
+        } else {
             self.reading = Reading::Closed;
         }
     }
