@@ -189,7 +189,9 @@ impl<H: Handler> Driver<H> {
     fn answer_all(&mut self) -> usize {
         let mut n = 0;
         loop {
-            let k = if self.conn.mid_request() && !self.conn.is_closing() {
+            let k = if self.conn.mid_request()
+                && (!self.conn.is_closing() || self.conn.streaming_body())
+            {
                 self.process()
             } else {
                 0

@@ -3,5 +3,6 @@
 //! The first 8 bytes choose the split points; the rest is the stream.
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let (splits, stream) = data.split_at(data.len().min(8));
-    strela_fuzz::checks::connection(stream, splits)
+    strela_fuzz::checks::connection(stream, splits);
+    strela_fuzz::checks::streamed(stream, splits)
 });

@@ -378,6 +378,29 @@ pub fn chunked(data: &[u8]) {
         (Err(strela::RequestError::HeadTooLarge | strela::RequestError::BodyTooLarge), _) => {}
         other => panic!("decoder and reference disagree: {other:?}"),
     }
+    // Streamed decoding (a body handed to a reader as it arrives), with a reader whose room
+    // varies from 1 byte up: the same verdict, and the same data when complete.
+    let cap = 1 + (data.first().copied().unwrap_or(0) as u64 % 17);
+    let mut dec = ChunkedDecoder::new();
+    let (mut at, mut out, mut verdict) = (0usize, Vec::new(), None);
+    while verdict.is_none() {
+        match dec.stream(&data[at..], limit, cap, |d| out.extend_from_slice(d)) {
+            Ok((_, true)) => verdict = Some(Ok(true)),
+            Ok((0, false)) => verdict = Some(Ok(false)), // needs more bytes than there are
+            Ok((used, false)) => at += used,
+            Err(e) => verdict = Some(Err(e)),
+        }
+    }
+    match (&got, verdict.unwrap()) {
+        (Ok(Progress::Done { decoded, .. }), Ok(true)) => {
+            assert_eq!(out.len() as u64, *decoded, "streamed data length")
+        }
+        (Ok(Progress::Partial), Ok(false)) => {}
+        (Err(a), Err(b)) => assert_eq!(*a, b, "streamed error"),
+        // The buffered decoder also bounds the encoded size it holds; a stream holds none.
+        (Err(strela::RequestError::BodyTooLarge), _) => {}
+        other => panic!("buffered and streamed decoding disagree: {other:?}"),
+    }
 }
 
 /// Structured router input.
@@ -513,6 +536,70 @@ pub fn connection(data: &[u8], splits: &[u8]) {
                 String::from_utf8_lossy(&out)
             );
         }
+    }
+}
+
+/// Streamed request bodies: the same bytes to a route that streams bodies and echoes them
+/// (`stream_body` + the binary's `/echo`), in one piece, in the given pieces and byte by byte.
+/// Nothing panics, every output is responses, and the echoed bodies of the complete responses
+/// agree however the bytes were split (chunk boundaries of the echo may differ; the bytes not).
+pub fn streamed(data: &[u8], splits: &[u8]) {
+    let run = |chunks: &[&[u8]]| {
+        let limits = Limits {
+            max_body_bytes: 64,
+            ..Limits::default()
+        };
+        let mut d = Driver::with_limits(
+            strela::stream_body(1 << 16, strela::endpoints::echo),
+            &limits,
+        );
+        for c in chunks {
+            if d.is_closing() {
+                break;
+            }
+            d.feed(c);
+        }
+        let out = strip_interim(&d.out);
+        assert!(
+            out.is_empty() || out.starts_with(b"HTTP/1.1 "),
+            "not a response: {out:?}"
+        );
+        let open = !d.is_closing()
+            && !d.conn.mid_request()
+            && !d.conn.streaming_body()
+            && !d.conn.has_pending();
+        d.close();
+        (out, open)
+    };
+    let whole = run(&[data]);
+    let mut cuts: Vec<usize> = splits
+        .iter()
+        .map(|&s| s as usize * data.len() / 256)
+        .collect();
+    cuts.push(data.len());
+    cuts.sort_unstable();
+    let (mut pieces, mut at) = (Vec::new(), 0);
+    for c in cuts {
+        if c > at {
+            pieces.push(&data[at..c]);
+            at = c;
+        }
+    }
+    let split = run(&pieces);
+    let bodies = |out: &[u8]| -> Vec<(u16, Vec<u8>)> {
+        strela::testing::parse_responses(out)
+            .into_iter()
+            .map(|r| (r.status, r.body))
+            .collect()
+    };
+    // Both runs ended between requests, on an open connection (no refusal, nothing cut
+    // short): the same requests were answered the same way.
+    if whole.1 && split.1 {
+        assert_eq!(
+            bodies(&whole.0),
+            bodies(&split.0),
+            "echoed bodies differ with the split"
+        );
     }
 }
 
