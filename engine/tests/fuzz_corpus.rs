@@ -59,6 +59,7 @@ fn connection_corpus() {
     replay("connection", |data| {
         let (splits, stream) = data.split_at(data.len().min(8));
         checks::connection(stream, splits);
+        checks::streamed(stream, splits);
     });
 }
 
