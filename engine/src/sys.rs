@@ -182,7 +182,10 @@ pub enum SendFile {
 const SENDFILE_CHUNK: u64 = 512 << 10;
 
 /// Sends up to `count` bytes of `file` from `offset` to the socket with `sendfile(2)`: page
-/// cache to socket, no user-space copy. The calling thread must have SIGPIPE blocked
+/// cache to socket, no user-space copy. `count` is what remains of the file's range: while
+/// some remains the socket is corked (`TCP_CORK`, as nginx's `tcp_nopush`), so the kernel
+/// sends full segments instead of one per wakeup of a `TCP_NODELAY` socket; the call that
+/// sends the last byte uncorks it. The calling thread must have SIGPIPE blocked
 /// ([`block_sigpipe`]): sendfile has no `MSG_NOSIGNAL`.
 #[inline]
 pub fn send_file(
@@ -192,15 +195,25 @@ pub fn send_file(
     count: u64,
 ) -> io::Result<SendFile> {
     let mut off = offset;
+    let remaining = count;
     // Bounded per call, like nginx's sendfile_max_chunk: one call moving hundreds of MiB to a
-    // fast reader holds the worker (and its other connections) for tens of milliseconds, and
-    // measured slower on loopback (benches/bodies: 512 KiB calls 0.97-1.06x nginx's
-    // throughput, 2 MiB 0.88x, 8 MiB 0.81x, unbounded 0.77x).
+    // fast reader holds the worker (and its other connections) for tens of milliseconds.
+    // benches/bodies, 512 MiB on loopback vs nginx: unbounded and uncorked 0.77x (and erratic,
+    // 0.6-1.6x per round), 512 KiB calls 0.85x, corked 512 KiB calls 0.99-1.00x (0.84-1.13x).
     let count = count.min(SENDFILE_CHUNK) as usize;
+    let cork = remaining > SENDFILE_CHUNK;
+    if cork {
+        let _ = net::sockopt::set_tcp_cork(sock, true);
+    }
     loop {
         match rustix::fs::sendfile(sock, file, Some(&mut off), count) {
             Ok(0) if count > 0 => return Ok(SendFile::Eof),
-            Ok(n) => return Ok(SendFile::Sent(n)),
+            Ok(n) => {
+                if n as u64 == remaining {
+                    let _ = net::sockopt::set_tcp_cork(sock, false);
+                }
+                return Ok(SendFile::Sent(n));
+            }
             Err(Errno::AGAIN) => return Ok(SendFile::WouldBlock),
             Err(Errno::INTR) => continue,
             Err(e) => return Err(e.into()),
