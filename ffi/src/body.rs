@@ -78,9 +78,10 @@ pub unsafe extern "C" fn strela_request_body_reader(
 /// `req` is NULL or the request of a running handler.
 #[no_mangle]
 pub unsafe extern "C" fn strela_request_body_streamed(req: *const strela_request) -> c_int {
-    // SAFETY: per the contract.
     guard_or(0, || {
-        unsafe { request(req) }.map_or(0, |r| c_int::from(r.body_streamed()))
+        // SAFETY: per the contract.
+        let r = unsafe { request(req) };
+        r.map_or(0, |r| c_int::from(r.body_streamed()))
     })
 }
 
