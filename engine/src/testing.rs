@@ -189,9 +189,7 @@ impl<H: Handler> Driver<H> {
     fn answer_all(&mut self) -> usize {
         let mut n = 0;
         loop {
-            let k = if self.conn.mid_request()
-                && (!self.conn.is_closing() || self.conn.streaming_body())
-            {
+            let k = if self.conn.has_work() {
                 self.process()
             } else {
                 0

@@ -13,8 +13,9 @@
  *
  * The upload route streams (strela_route_opts.stream_body): the handler defers and a thread
  * reads the body with blocking strela_body_read calls as it arrives, while strela stops
- * reading the socket whenever that thread falls behind; memory stays the same for 1 KB or
- * 10 GB. Stops on SIGINT/SIGTERM.
+ * reading the socket whenever that thread falls behind, so memory does not grow with the
+ * body (benches/bodies measures the same path in the strela binary: +0.04 MiB of peak RSS
+ * for a 512 MiB upload). Stops on SIGINT/SIGTERM.
  */
 #define _POSIX_C_SOURCE 200809L
 

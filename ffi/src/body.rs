@@ -159,13 +159,10 @@ pub unsafe extern "C" fn strela_body_read_now(
             set_error("buf is NULL or len is 0");
             return -1;
         }
-        let mut v = Vec::new();
-        match r.r.read_now(&mut v, len) {
-            ReadNow::Data(n) => {
-                // SAFETY: per the contract buf has len >= n writable bytes; v holds n bytes.
-                unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), buf.cast(), n) };
-                n as isize
-            }
+        // SAFETY: per the contract, buf..buf+len is writable and not aliased during the call.
+        let out = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
+        match r.r.read_now_into(out) {
+            ReadNow::Data(n) => n as isize,
             ReadNow::Pending => STRELA_PRODUCE_PENDING,
             ReadNow::End => 0,
             ReadNow::Failed => {
@@ -194,20 +191,23 @@ struct CProducer {
     cb: unsafe extern "C" fn(*mut c_void, usize, *mut c_void) -> isize,
     destructor: strela_destructor,
     userdata: *mut c_void,
-    buf: Vec<u8>,
 }
 
 impl engine::BodySource for CProducer {
     fn produce(&mut self, out: &mut Vec<u8>, room: usize) -> Produce {
+        // The producer writes straight into the connection's output, after what is there.
         let room = room.clamp(1, 256 * 1024);
-        self.buf.resize(room, 0);
-        // SAFETY: the producer was registered as a valid function pointer; buf has room bytes.
-        let n = unsafe { (self.cb)(self.buf.as_mut_ptr().cast(), room, self.userdata) };
+        out.reserve(room);
+        let spare = out.spare_capacity_mut();
+        // SAFETY: the producer was registered as a valid function pointer; `spare` has at least
+        // `room` bytes of writable (uninitialised) memory, which C may write but not read.
+        let n = unsafe { (self.cb)(spare.as_mut_ptr().cast(), room, self.userdata) };
         match n {
             STRELA_PRODUCE_END => Produce::Done,
             STRELA_PRODUCE_PENDING => Produce::More,
             n if n > 0 && n as usize <= room => {
-                out.extend_from_slice(&self.buf[..n as usize]);
+                // SAFETY: the producer's contract: it wrote `n` (≤ room ≤ spare) bytes there.
+                unsafe { out.set_len(out.len() + n as usize) };
                 Produce::More
             }
             _ => Produce::Abort,
@@ -253,7 +253,6 @@ pub unsafe extern "C" fn strela_response_stream(
             cb,
             destructor,
             userdata,
-            buf: Vec::new(),
         });
         STRELA_OK
     })

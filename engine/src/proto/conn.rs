@@ -147,14 +147,12 @@ enum Framing {
 /// before the connection is closed instead (what nginx calls lingering; hyper and Go do the same).
 pub const DRAIN_MAX: u64 = 256 * 1024;
 
-/// Whether the rest of a request body nobody reads is drained (the connection persists) rather
-/// than the connection closed: only a known length within [`DRAIN_MAX`], and only if the
-/// client does not wait for `100 Continue` (it would never send the body). `have` is what
-/// arrived with the head.
-pub fn drains(head: &Head, have: usize) -> bool {
-    !head.is_chunked()
-        && !head.expects_continue()
-        && head.content_length().saturating_sub(have as u64) <= DRAIN_MAX
+/// Whether a request body nobody reads is drained (the connection persists) rather than the
+/// connection closed: only a known length within [`DRAIN_MAX`] (every byte of it is drained,
+/// what came with the head too), and only if the client does not wait for `100 Continue` (it
+/// would never send the body).
+pub fn drains(head: &Head) -> bool {
+    !head.is_chunked() && !head.expects_continue() && head.content_length() <= DRAIN_MAX
 }
 
 impl<P> Default for Extra<P> {
@@ -199,6 +197,41 @@ fn out_buf<'b, P>(
             }
             wbuf
         }
+    }
+}
+
+/// The request `bytes` (in the read buffer) with `head`, as handed to the caller: its fields
+/// from the context's scratch, its answer going where [`out_buf`] says.
+#[inline(always)]
+fn incoming<'c, P>(
+    bytes: &'c [u8],
+    head: Head,
+    wbuf: &'c mut Vec<u8>,
+    extra: &'c mut Option<Box<Extra<P>>>,
+    cx: &'c mut Context,
+    seq: u32,
+) -> Incoming<'c> {
+    let Context {
+        limits,
+        date,
+        pool,
+        scratch,
+        body_scratch,
+        draining,
+        piece,
+        ..
+    } = cx;
+    Incoming {
+        bytes,
+        spans: head::spans(scratch, &head),
+        head,
+        out: out_buf(wbuf, extra, pool),
+        body_scratch,
+        piece,
+        date,
+        limits,
+        seq,
+        draining: *draining,
     }
 }
 
@@ -604,30 +637,15 @@ impl<P> Conn<P> {
                 head.content_length = body::decode_in_place(body) as u64;
             }
             let total = head_len + head.content_length() as usize;
-            let done = {
-                let Context {
-                    limits,
-                    date,
-                    pool,
-                    scratch,
-                    body_scratch,
-                    draining,
-                    piece,
-                    ..
-                } = &mut *cx;
-                answer(Incoming {
-                    bytes: &self.rbuf[start..start + total],
-                    spans: head::spans(scratch, &head),
-                    head,
-                    out: out_buf(&mut self.wbuf, &mut self.extra, pool),
-                    body_scratch,
-                    piece,
-                    date,
-                    limits,
-                    seq: self.seq,
-                    draining: *draining,
-                })
-            };
+            let bytes = &self.rbuf[start..start + total];
+            let done = answer(incoming(
+                bytes,
+                head,
+                &mut self.wbuf,
+                &mut self.extra,
+                cx,
+                self.seq,
+            ));
             self.rpos += consumed as u32;
             return self.apply(done, consumed, cx);
         }
@@ -722,30 +740,15 @@ impl<P> Conn<P> {
         let head_len = head.head_len();
         let have = self.rbuf.len() - start - head_len;
         let declared = head.content_length;
-        let (done, sink) = {
-            let Context {
-                limits,
-                date,
-                pool,
-                scratch,
-                body_scratch,
-                draining,
-                piece,
-                ..
-            } = &mut *cx;
-            answer(Incoming {
-                bytes: &self.rbuf[start..start + head_len],
-                spans: head::spans(scratch, &head),
-                head,
-                out: out_buf(&mut self.wbuf, &mut self.extra, pool),
-                body_scratch,
-                piece,
-                date,
-                limits,
-                seq: self.seq,
-                draining: *draining,
-            })
-        };
+        let bytes = &self.rbuf[start..start + head_len];
+        let (done, sink) = answer(incoming(
+            bytes,
+            head,
+            &mut self.wbuf,
+            &mut self.extra,
+            cx,
+            self.seq,
+        ));
         if let Answer::Buffer { limit } = done {
             let limit = limit.min(crate::proto::limits::MAX_BODY_CAP as u64);
             if !head.is_chunked() && declared > limit {
@@ -774,7 +777,7 @@ impl<P> Conn<P> {
             Framing::Length(declared)
         };
         let limit = sink.as_ref().map_or(u64::MAX, |s| s.limit());
-        let closes = sink.is_none() && !drains(&head, have);
+        let closes = sink.is_none() && !drains(&head);
         self.flags &= !(C_CONTINUED | C_BUFFERING);
         self.extra.get_or_insert_with(Box::default).body = Some(Streamed {
             sink,
@@ -1306,6 +1309,13 @@ impl<P> Conn<P> {
     #[inline]
     pub fn streaming_body(&self) -> bool {
         self.reading == Reading::Stream
+    }
+
+    /// Whether [`Conn::step`] has buffered bytes to work on: a request not yet handed out, or
+    /// body bytes for a handler reading a streamed body (read even after the peer's EOF).
+    #[inline]
+    pub fn has_work(&self) -> bool {
+        self.mid_request() && (!self.is_closing() || self.streaming_body())
     }
 
     /// Whether a request head has started and is not complete yet (the header timeout applies).

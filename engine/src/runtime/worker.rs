@@ -677,7 +677,7 @@ fn answer<H: Handler + ?Sized>(
     svc: &mut Service,
 ) -> io::Result<()> {
     loop {
-        let n = if e.conn.mid_request() && (!e.conn.is_closing() || e.conn.streaming_body()) {
+        let n = if e.conn.has_work() {
             dispatch::process(&mut e.conn, at, handler, cx, svc)
         } else {
             0

@@ -22,6 +22,7 @@ use crate::proto::body::BodySink;
 use crate::proto::conn::{Answer, Conn, Context, Incoming, Refused, Step};
 use crate::proto::fields::status_class;
 use crate::proto::head::{Method, Version};
+use crate::proto::limits::Limits;
 use crate::proto::stats::Counter;
 use crate::service::body::{BodyPolicy, BodyTap};
 use crate::service::defer::{Cell, Done, Inbox, Reply};
@@ -222,56 +223,27 @@ pub fn process<H: Handler + ?Sized>(
             } = inc;
             svc.meta.id += 1;
             let req = Request::new(bytes, head, spans, &svc.meta);
-            let head_only = head.method_kind == Method::Head;
-            let site = DeferSite {
-                inbox: &svc.inbox,
-                token: at.token,
-                seq,
-                received: svc.meta.received,
-                timeout: limits.deferred_timeout,
-                room: svc.deferred < limits.max_deferred,
-                stream_limit: limits.write_high_water,
-            };
-            let mut res = Response::new(out, body_scratch, date, head_only);
+            let mut res = Response::new(out, body_scratch, date, head.method_kind == Method::Head);
+            let site = defer_site(&svc.inbox, svc.deferred, svc.meta.received, at, seq, limits);
             res.set_site(&site);
-            // A panicking handler must not take the worker down: its partial response is
-            // dropped and the client gets a 500 and a close. Free on the happy path.
-            let ran = catch_unwind(AssertUnwindSafe(|| handler.call(&req, &mut res)));
-            if ran.is_err() {
+            if !run_handler(handler, &req, &mut res) {
                 res.discard();
                 return Answer::Failed;
             }
-            if let Some(taken) = res.take_deferred() {
-                // Answered later: keep this request's place in the answer order.
-                res.discard();
-                let keep_alive = req.keep_alive() && !draining;
-                svc.deadlines.push(Reverse((taken.deadline, at.token, seq)));
-                svc.deferred += 1;
-                return Answer::Later {
-                    pending: Waiting {
-                        received: svc.meta.received,
-                        cell: Some(taken.cell),
-                        keep_alive,
-                        head_only,
-                        version: head.version,
-                        stream: None,
-                    },
-                    keep_alive,
-                };
-            }
-            if res.is_stream() {
-                let keep_alive = req.keep_alive() && !res.will_close() && !draining;
-                return start_stream(res, keep_alive, head.version, svc.meta.received);
-            }
-            let deferral_refused = res.defer_refused();
-            let keep_alive = req.keep_alive() && !res.will_close() && !draining;
-            let status = res.status_code();
-            res.finish_into(keep_alive, head.version, piece);
-            Answer::Sent {
-                status,
-                keep_alive,
-                deferral_refused,
-            }
+            let (ka, received) = (req.keep_alive(), svc.meta.received);
+            let (deadlines, deferred) = (&mut svc.deadlines, &mut svc.deferred);
+            conclude(
+                res,
+                ka,
+                head.version,
+                draining,
+                piece,
+                deadlines,
+                deferred,
+                received,
+                at,
+                seq,
+            )
         });
         match step {
             Step::Wait => break,
@@ -299,6 +271,89 @@ pub fn process<H: Handler + ?Sized>(
     answered
 }
 
+/// Where a handler that defers finds its request (the inbox, the connection, the deadline).
+#[inline(always)]
+fn defer_site<'a>(
+    inbox: &'a Arc<Inbox>,
+    in_flight: usize,
+    received: Instant,
+    at: Origin,
+    seq: u32,
+    limits: &Limits,
+) -> DeferSite<'a> {
+    DeferSite {
+        inbox,
+        token: at.token,
+        seq,
+        received,
+        timeout: limits.deferred_timeout,
+        room: in_flight < limits.max_deferred,
+        stream_limit: limits.write_high_water,
+    }
+}
+
+/// Calls the handler; `false` if it panicked. A panicking handler must not take the worker
+/// down: the caller drops its partial response and the client gets a 500 and a close. Free on
+/// the happy path.
+#[inline(always)]
+fn run_handler<H: Handler + ?Sized>(
+    handler: &H,
+    req: &Request<'_>,
+    res: &mut Response<'_>,
+) -> bool {
+    catch_unwind(AssertUnwindSafe(|| handler.call(req, res))).is_ok()
+}
+
+/// What the handler's response becomes: deferred (its place in the answer order kept), a
+/// stream, or written now. `wants_keep_alive`: the request asks for the connection to persist
+/// (and nothing else, such as an undrainable body, closes it).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn conclude(
+    mut res: Response<'_>,
+    wants_keep_alive: bool,
+    version: Version,
+    draining: bool,
+    piece: &mut Option<crate::proto::output::Piece>,
+    deadlines: &mut BinaryHeap<Reverse<(Instant, u64, u32)>>,
+    deferred: &mut usize,
+    received: Instant,
+    at: Origin,
+    seq: u32,
+) -> Answer<Waiting> {
+    if let Some(taken) = res.take_deferred() {
+        // Answered later: keep this request's place in the answer order.
+        let head_only = res.is_head_only();
+        res.discard();
+        let keep_alive = wants_keep_alive && !draining;
+        deadlines.push(Reverse((taken.deadline, at.token, seq)));
+        *deferred += 1;
+        return Answer::Later {
+            pending: Waiting {
+                received,
+                cell: Some(taken.cell),
+                keep_alive,
+                head_only,
+                version,
+                stream: None,
+            },
+            keep_alive,
+        };
+    }
+    let keep_alive = wants_keep_alive && !res.will_close() && !draining;
+    if res.is_stream() {
+        return start_stream(res, keep_alive, version, received);
+    }
+    let deferral_refused = res.defer_refused();
+    let status = res.status_code();
+    res.finish_into(keep_alive, version, piece);
+    Answer::Sent {
+        status,
+        keep_alive,
+        deferral_refused,
+    }
+}
+
 /// A request whose body has not arrived whole: asks the handler how it takes the body. A
 /// buffering route has the body buffered (and is called again with it); a streaming route's
 /// handler runs now, with a [`BodyTap`] on the request: if it asks for the body, the
@@ -312,18 +367,6 @@ fn answer_head<H: Handler + ?Sized>(
     handler: &H,
     svc: &mut Service,
 ) -> (Answer<Waiting>, Option<Box<dyn BodySink>>) {
-    let mut sink = None;
-    let answer = answer_head_with(inc, at, handler, svc, &mut sink);
-    (answer, sink)
-}
-
-fn answer_head_with<H: Handler + ?Sized>(
-    inc: Incoming<'_>,
-    at: Origin,
-    handler: &H,
-    svc: &mut Service,
-    sink: &mut Option<Box<dyn BodySink>>,
-) -> Answer<Waiting> {
     let Incoming {
         bytes,
         head,
@@ -335,7 +378,6 @@ fn answer_head_with<H: Handler + ?Sized>(
         limits,
         seq,
         draining,
-        ..
     } = inc;
     let declared = head.content_length;
     let mut view = head;
@@ -343,16 +385,16 @@ fn answer_head_with<H: Handler + ?Sized>(
     let probe = Request::new(bytes, view, spans, &svc.meta);
     let limit = match handler.body_policy(&probe) {
         BodyPolicy::Buffer => {
-            return Answer::Buffer {
-                limit: limits.max_body_bytes as u64,
-            }
+            let limit = limits.max_body_bytes as u64;
+            return (Answer::Buffer { limit }, None);
         }
-        BodyPolicy::BufferUpTo(l) => return Answer::Buffer { limit: l },
-        BodyPolicy::Stream(l) => l,
+        BodyPolicy::BufferUpTo(limit) => return (Answer::Buffer { limit }, None),
+        // Declared over the limit: refused with 413 from its Content-Length.
+        BodyPolicy::Stream(limit) if !head.is_chunked() && declared > limit => {
+            return (Answer::Buffer { limit }, None)
+        }
+        BodyPolicy::Stream(limit) => limit,
     };
-    if !head.is_chunked() && declared > limit {
-        return Answer::Buffer { limit }; // refused with 413 from its Content-Length
-    }
     svc.meta.id += 1;
     let tap = BodyTap::new(
         svc.inbox.clone(),
@@ -362,72 +404,40 @@ fn answer_head_with<H: Handler + ?Sized>(
         (!head.is_chunked()).then_some(declared),
     );
     let req = Request::new(bytes, view, spans, &svc.meta).with_tap(&tap);
-    let head_only = head.method_kind == Method::Head;
     // A client waiting for "100 Continue" gets it if the handler asks for the body; it is
     // written now, ahead of the answer, and taken back if the handler does not ask.
     const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
-    let continue_at = head.expects_continue().then(|| {
+    let expects = head.expects_continue();
+    if expects {
         out.extend_from_slice(CONTINUE);
-        out.len() - CONTINUE.len()
-    });
-    let site = DeferSite {
-        inbox: &svc.inbox,
-        token: at.token,
-        seq,
-        received: svc.meta.received,
-        timeout: limits.deferred_timeout,
-        room: svc.deferred < limits.max_deferred,
-        stream_limit: limits.write_high_water,
-    };
-    let mut res = Response::new(out, body_scratch, date, head_only);
+    }
+    let mut res = Response::new(out, body_scratch, date, head.method_kind == Method::Head);
+    let site = defer_site(&svc.inbox, svc.deferred, svc.meta.received, at, seq, limits);
     res.set_site(&site);
-    let ran = catch_unwind(AssertUnwindSafe(|| handler.call(&req, &mut res)));
-    if ran.is_err() {
+    if !run_handler(handler, &req, &mut res) {
         res.discard();
-        return Answer::Failed;
+        return (Answer::Failed, None);
     }
-    *sink = tap.sink();
-    let have = 0; // what came with the head is drained or fed like the rest
-    let reads = sink.is_some();
-    let persists = reads || crate::proto::conn::drains(&head, have);
-    let unask = |out: &mut Vec<u8>| {
-        if let Some(at) = continue_at.filter(|_| !reads) {
-            out.drain(at..at + CONTINUE.len());
-        }
-    };
-    if let Some(taken) = res.take_deferred() {
-        res.discard();
-        unask(out);
-        let keep_alive = req.keep_alive() && !draining && persists;
-        svc.deadlines.push(Reverse((taken.deadline, at.token, seq)));
-        svc.deferred += 1;
-        return Answer::Later {
-            pending: Waiting {
-                received: svc.meta.received,
-                cell: Some(taken.cell),
-                keep_alive,
-                head_only,
-                version: head.version,
-                stream: None,
-            },
-            keep_alive,
-        };
+    let sink = tap.sink();
+    if sink.is_none() && expects {
+        res.unprefix(CONTINUE.len()); // not asked for: the 100 is taken back
     }
-    let keep_alive = req.keep_alive() && !res.will_close() && !draining && persists;
-    if !reads && continue_at.is_some() {
-        res.unprefix(CONTINUE.len()); // taken back: the answer was written right after it
-    }
-    if res.is_stream() {
-        return start_stream(res, keep_alive, head.version, svc.meta.received);
-    }
-    let deferral_refused = res.defer_refused();
-    let status = res.status_code();
-    *piece = res.finish(keep_alive, head.version);
-    Answer::Sent {
-        status,
-        keep_alive,
-        deferral_refused,
-    }
+    let ka = req.keep_alive() && (sink.is_some() || crate::proto::conn::drains(&head));
+    let received = svc.meta.received;
+    let (deadlines, deferred) = (&mut svc.deadlines, &mut svc.deferred);
+    let answer = conclude(
+        res,
+        ka,
+        head.version,
+        draining,
+        piece,
+        deadlines,
+        deferred,
+        received,
+        at,
+        seq,
+    );
+    (answer, sink)
 }
 
 /// The handler chose to stream: writes the head into the request's output and keeps the

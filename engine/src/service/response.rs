@@ -463,6 +463,12 @@ impl<'a> Response<'a> {
         self.status(200);
     }
 
+    /// Whether this answers a HEAD request (the body is not sent).
+    #[inline]
+    pub(crate) fn is_head_only(&self) -> bool {
+        self.flags & R_HEAD != 0
+    }
+
     /// Removes the `n` bytes written right before this response (see `dispatch`).
     pub(crate) fn unprefix(&mut self, n: usize) {
         self.out.drain(self.start - n..self.start);
