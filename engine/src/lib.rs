@@ -26,8 +26,9 @@
 //! library; the `strela` binary uses mimalloc (feature `mimalloc`, on by default).
 #![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
-// One function needs `unsafe` (`Request::str_of`, the UTF-8 view of grammar-checked spans) and
-// allows it by name; syscalls go through rustix, so nothing else does.
+// Two functions need `unsafe` and allow it by name: `Request::str_of` (the UTF-8 view of
+// grammar-checked spans) and the SSE2 load in `proto::simd`; syscalls go through rustix, so
+// nothing else does.
 #![deny(unsafe_code)]
 
 pub mod app;

@@ -252,39 +252,46 @@ fn finish(
     let mut te = TransferCodings::default();
     for f in fields {
         let name = f.name.get(buf);
-        let value = f.value.get(buf);
         // Framing fields, matched by length first so ordinary fields cost one compare.
         match name.len() {
-            4 if name.eq_ignore_ascii_case(b"host") => {
+            4 if eq_lower(name, b"host") => {
                 hosts += 1;
-                host_ok &= grammar::is_host(value);
+                host_ok &= grammar::is_host_at(buf, f.value);
             }
-            6 if name.eq_ignore_ascii_case(b"expect") => {
+            6 if eq_lower(name, b"expect") => {
                 // RFC 9110 §10.1.1: 100-continue is the only expectation; others → 417.
-                if value.eq_ignore_ascii_case(b"100-continue") {
+                if eq_lower(f.value.get(buf), b"100-continue") {
                     flags |= F_EXPECT_CONTINUE;
                 } else {
                     return Err(RequestError::ExpectationFailed);
                 }
             }
-            10 if name.eq_ignore_ascii_case(b"connection") => {
-                for token in value.split(|&b| b == b',') {
-                    let t = token.trim_ascii();
-                    if t.eq_ignore_ascii_case(b"close") {
-                        conn_close = true;
-                    } else if t.eq_ignore_ascii_case(b"keep-alive") {
-                        conn_keep_alive = true;
+            10 if eq_lower(name, b"connection") => {
+                let value = f.value.get(buf);
+                // The usual single option first, then the general list.
+                if eq_lower(value, b"keep-alive") {
+                    conn_keep_alive = true;
+                } else if eq_lower(value, b"close") {
+                    conn_close = true;
+                } else {
+                    for token in value.split(|&b| b == b',') {
+                        let t = token.trim_ascii();
+                        if t.eq_ignore_ascii_case(b"close") {
+                            conn_close = true;
+                        } else if t.eq_ignore_ascii_case(b"keep-alive") {
+                            conn_keep_alive = true;
+                        }
                     }
                 }
             }
-            14 if name.eq_ignore_ascii_case(b"content-length") => {
-                let v = parse_content_length(value)?;
+            14 if eq_lower(name, b"content-length") => {
+                let v = parse_content_length(f.value.get(buf))?;
                 if content_length.is_some_and(|old| old != v) {
                     return Err(RequestError::BadContentLength);
                 }
                 content_length = Some(v);
             }
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => te.add(value)?,
+            17 if eq_lower(name, b"transfer-encoding") => te.add(f.value.get(buf))?,
             _ => {}
         }
     }
@@ -324,6 +331,42 @@ fn finish(
         version,
         flags,
     })
+}
+
+/// `s` equals `lower` ignoring ASCII case, for a `lower` made of lower-case letters, digits
+/// and `-`, and an `s` of token or field-value bytes: eight bytes per compare. `b | 0x20` maps
+/// the two cases of a letter onto the lower one; of the bytes a token or a value may hold,
+/// only those two land on a letter, and only `-` and the digits themselves land on `-` or a
+/// digit (0x0D and 0x10–0x19 are control bytes, never in a token or a value).
+#[inline(always)]
+fn eq_lower<const N: usize>(s: &[u8], lower: &[u8; N]) -> bool {
+    if s.len() != N {
+        return false;
+    }
+    let mut k = 0;
+    while k + 8 <= N {
+        let a = u64::from_le_bytes(s[k..k + 8].try_into().expect("eight bytes"));
+        let b = u64::from_le_bytes(lower[k..k + 8].try_into().expect("eight bytes"));
+        if a | 0x2020_2020_2020_2020 != b {
+            return false;
+        }
+        k += 8;
+    }
+    if k + 4 <= N {
+        let a = u32::from_le_bytes(s[k..k + 4].try_into().expect("four bytes"));
+        let b = u32::from_le_bytes(lower[k..k + 4].try_into().expect("four bytes"));
+        if a | 0x2020_2020 != b {
+            return false;
+        }
+        k += 4;
+    }
+    while k < N {
+        if s[k] | 0x20 != lower[k] {
+            return false;
+        }
+        k += 1;
+    }
+    true
 }
 
 /// The spans the last `parse_head` wrote, for `head`.
@@ -392,4 +435,38 @@ fn parse_content_length(v: &[u8]) -> Result<u64, RequestError> {
         n = n * 10 + u64::from(b - b'0');
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eq_lower_is_ascii_case_insensitive_equality_on_tokens_and_values() {
+        // Every token or field-value byte in every position, against targets of each length
+        // class (a byte, four, eight, more).
+        let targets: [&[u8]; 4] = [b"host", b"connection", b"content-length", b"100-continue"];
+        for t in targets {
+            for at in 0..t.len() {
+                for b in 0..=255u8 {
+                    if !(strela_router::is_tchar(b) || b == b' ' || b == b'\t' || b >= 0x21) {
+                        continue;
+                    }
+                    let mut s = t.to_vec();
+                    s[at] = b;
+                    let want = s.eq_ignore_ascii_case(t);
+                    let got = match t.len() {
+                        4 => eq_lower(&s, b"host"),
+                        10 => eq_lower(&s, b"connection"),
+                        14 => eq_lower(&s, b"content-length"),
+                        _ => eq_lower(&s, b"100-continue"),
+                    };
+                    assert_eq!(got, want, "{:?}", String::from_utf8_lossy(&s));
+                }
+            }
+        }
+        assert!(!eq_lower(b"hos", b"host"));
+        assert!(!eq_lower(b"hosts", b"host"));
+        assert!(eq_lower(b"KEEP-ALIVE", b"keep-alive"));
+    }
 }
