@@ -305,8 +305,27 @@ impl<'a> Response<'a> {
     }
 
     /// Sets `Content-Type`.
-    #[inline]
+    ///
+    /// The usual types are whole pre-rendered lines: with a literal argument the choice is
+    /// made at compile time and the call is one fixed-size copy. Any other value is checked
+    /// (an invalid one is left out) and copied.
+    #[inline(always)]
     pub fn content_type(&mut self, value: &str) -> &mut Self {
+        let line: &'static [u8] = match value {
+            "text/plain" => b"Content-Type: text/plain\r\n",
+            "text/plain; charset=utf-8" => b"Content-Type: text/plain; charset=utf-8\r\n",
+            "application/json" => b"Content-Type: application/json\r\n",
+            "text/html; charset=utf-8" => b"Content-Type: text/html; charset=utf-8\r\n",
+            "application/octet-stream" => b"Content-Type: application/octet-stream\r\n",
+            _ => return self.content_type_any(value),
+        };
+        self.out.extend_from_slice(line);
+        self
+    }
+
+    /// [`Response::content_type`] for a value without a pre-rendered line.
+    #[inline(never)]
+    fn content_type_any(&mut self, value: &str) -> &mut Self {
         let value = value.as_bytes();
         if valid_value(value) {
             self.out.reserve(value.len() + 16);
