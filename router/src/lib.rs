@@ -141,8 +141,16 @@ struct Statics {
     by_len: Vec<Vec<StaticEntry>>,
 }
 
-/// (first 8 bytes as a word, the whole pattern, endpoint index).
-type StaticEntry = (u64, Box<[u8]>, usize);
+/// (first 8 bytes as a word, last 8 bytes as a word, the whole pattern, endpoint index).
+/// For patterns of at most 16 bytes the two words cover every byte: equal words are an equal
+/// path, with no byte-string compare.
+type StaticEntry = (u64, u64, Box<[u8]>, usize);
+
+/// The last 8 bytes of `b` (zero-padded when shorter) as one word.
+#[inline]
+fn tail_word(b: &[u8]) -> u64 {
+    pack_le(&b[b.len().saturating_sub(8)..])
+}
 
 /// The first 8 bytes of `b` (zero-padded) as one word: rejects most non-matches in one compare.
 #[inline]
@@ -163,12 +171,15 @@ fn pack_le(b: &[u8]) -> u64 {
         2 => byte(0) | byte(1) << 8,
         3 => byte(0) | byte(1) << 8 | byte(2) << 16,
         4..=7 => {
-            let lo = u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-            let hi = u64::from(u32::from_le_bytes([b[n - 4], b[n - 3], b[n - 2], b[n - 1]]));
+            let lo = u64::from(u32::from_le_bytes(b[..4].try_into().expect("four bytes")));
+            let hi = u64::from(u32::from_le_bytes(
+                b[n - 4..].try_into().expect("four bytes"),
+            ));
             // The halves overlap when n < 8; overlapping bytes are equal, so OR is exact.
             lo | hi << (8 * (n - 4))
         }
-        _ => u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+        // One bounds check and one load (eight indexed bytes would be eight checks).
+        _ => u64::from_le_bytes(b[..8].try_into().expect("eight bytes")),
     }
 }
 
@@ -183,23 +194,25 @@ impl Statics {
             }
             self.by_len[n].push((
                 head_word(pattern.as_bytes()),
+                tail_word(pattern.as_bytes()),
                 pattern.as_bytes().into(),
                 idx,
             ));
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn get(&self, path: &str) -> Option<usize> {
         let bucket = self.by_len.get(path.len())?;
         if bucket.is_empty() {
             return None;
         }
-        let w = head_word(path.as_bytes());
+        let b = path.as_bytes();
+        let (h, t) = (head_word(b), tail_word(b));
         bucket
             .iter()
-            .find(|(h, p, _)| *h == w && **p == *path.as_bytes())
-            .map(|&(_, _, i)| i)
+            .find(|(ph, pt, p, _)| *ph == h && *pt == t && (b.len() <= 16 || **p == *b))
+            .map(|&(_, _, _, i)| i)
     }
 }
 
@@ -526,7 +539,7 @@ impl<T> Router<T> {
 }
 
 impl<T> Endpoint<T> {
-    #[inline]
+    #[inline(always)]
     fn find(&self, method: &str, head_from_get: bool) -> Option<&T> {
         let key = MethodKey::of(method);
         for (k, m, v) in &self.methods {

@@ -111,7 +111,7 @@ pub(crate) fn valid_value(v: &[u8]) -> bool {
     let bytewise = |c: &[u8]| c.iter().fold(1u8, |acc, &b| acc & CLASS[b as usize]) == 1;
     let mut chunks = v.chunks_exact(8);
     for c in &mut chunks {
-        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        let w = u64::from_le_bytes(c.try_into().expect("eight bytes"));
         if !word_ok(w) && !bytewise(c) {
             return false;
         }

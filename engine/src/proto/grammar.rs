@@ -670,10 +670,16 @@ pub(crate) fn fast(
         line.query = None;
     }
     i += 1;
-    let v = b.get(i..i + 10)?;
-    line.minor = match v {
-        b"HTTP/1.1\r\n" => 1,
-        b"HTTP/1.0\r\n" => 0,
+    // `HTTP/1.x\r\n` as one 8-byte and one 2-byte compare.
+    let v: &[u8; 10] = b.get(i..i + 10)?.try_into().ok()?;
+    let word = u64::from_le_bytes([v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]]);
+    const HTTP_1_: u64 = u64::from_le_bytes(*b"HTTP/1.\0");
+    if word & 0x00ff_ffff_ffff_ffff != HTTP_1_ || v[8] != b'\r' || v[9] != b'\n' {
+        return None;
+    }
+    line.minor = match (word >> 56) as u8 {
+        b'1' => 1,
+        b'0' => 0,
         _ => return None,
     };
     i += 10;
@@ -697,18 +703,20 @@ pub(crate) fn fast(
         }
         let name_end = i;
         i += 1;
-        // The usual one space after the colon, then any further OWS.
+        // The usual one space after the colon; any further OWS is the rare case.
         if b.get(i) == Some(&b' ') {
             i += 1;
         }
-        while i < b.len() && matches!(b[i], b' ' | b'\t') {
-            i += 1;
+        if matches!(b.get(i), Some(b' ' | b'\t')) {
+            while i < b.len() && matches!(b[i], b' ' | b'\t') {
+                i += 1;
+            }
         }
         let value = i;
         i = skip_field_value(b, i, b.len());
-        let (Some(b'\r'), Some(b'\n')) = (b.get(i), b.get(i + 1)) else {
+        if b.get(i..i + 2)? != b"\r\n" {
             return None;
-        };
+        }
         // Trailing OWS is not part of the value (rare: one compare when there is none).
         let mut e = i;
         if matches!(b[e - 1], b' ' | b'\t') {
