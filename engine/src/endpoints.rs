@@ -9,16 +9,15 @@
 //! | `/echo`      | POST, PUT | 200 with the request body streamed back, same `Content-Type` |
 //! | other paths  | any       | 404; a known path with another method → 405 with `Allow`   |
 
-use serde::Serialize;
-
 use crate::proto::head::Method;
 use crate::runtime::server::ServerBuilder;
 use crate::service::body::ReadNow;
+use crate::service::json;
 use crate::service::request::Request;
 use crate::service::response::Response;
 use crate::service::stream::Produce;
 
-#[derive(Serialize)]
+/// TechEmpower's JSON message.
 struct Message<'a> {
     message: &'a str,
 }
@@ -28,11 +27,17 @@ pub fn plaintext(_req: &Request<'_>, res: &mut Response<'_>) {
     res.content_type("text/plain").body_static(b"Hello, World!");
 }
 
-/// `GET /json`: the message serialised for every request (no pre-rendered constant).
+/// `GET /json`: the message serialised for every request (no pre-rendered constant): the
+/// object written by hand, its string through the JSON escaper ([`json::write_str`]).
 pub fn json(_req: &Request<'_>, res: &mut Response<'_>) {
-    res.json(&Message {
+    let message = Message {
         message: "Hello, World!",
-    });
+    };
+    let out = res.body_writer();
+    out.extend_from_slice(b"{\"message\":");
+    json::write_str(out, message.message);
+    out.push(b'}');
+    res.content_type("application/json");
 }
 
 /// `GET /healthz`.

@@ -9,7 +9,8 @@
 //! - [`fields`]: which header names and values may be sent, status lines, status classes.
 //! - [`date`]: the `Date` header, rendered once per second from a given time.
 //! - [`pool`]: the per-worker buffer pool.
-//! - `simd`: sixteen head bytes at a time (SSE2) for the grammar's tokens, paths and values.
+//! - `simd`: sixteen bytes at a time (SSE2) for the grammar's tokens, paths and values, and
+//!   for the JSON string escaper.
 //! - [`stats`]: what a worker counts, with typed indices.
 //! - [`conn`]: the connection state machine tying them together: bytes in, requests out,
 //!   answers in, bytes to write out.
@@ -27,6 +28,6 @@ pub mod head;
 pub mod limits;
 pub mod output;
 pub mod pool;
-mod simd;
+pub(crate) mod simd;
 pub mod span;
 pub mod stats;

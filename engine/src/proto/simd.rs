@@ -1,4 +1,4 @@
-//! Sixteen bytes of a request head at a time: which bytes leave the common case of a token, a
+//! Sixteen bytes at a time, for the request head and JSON strings: which bytes leave the common case of a token, a
 //! path or a field value. SSE2 (baseline on every x86_64 CPU, so no run-time detection); other
 //! targets answer from the grammar's class table, byte by byte, with the same meaning.
 //!
@@ -76,6 +76,18 @@ mod imp {
     }
 
     #[inline(always)]
+    pub(crate) fn json_stops(c: &[u8; 16]) -> u32 {
+        // SAFETY: as in `outside`.
+        unsafe {
+            let x = _mm_loadu_si128(c.as_ptr().cast());
+            let ctl = at_most(x, 0x1f);
+            let quote = _mm_cmpeq_epi8(x, splat(b'"'));
+            let backslash = _mm_cmpeq_epi8(x, splat(b'\\'));
+            _mm_movemask_epi8(_mm_or_si128(ctl, _mm_or_si128(quote, backslash))) as u32
+        }
+    }
+
+    #[inline(always)]
     pub(crate) fn value_stops(c: &[u8; 16]) -> u32 {
         // SAFETY: as in `outside`.
         unsafe {
@@ -96,6 +108,17 @@ mod imp {
         let mut m = 0;
         for (k, &b) in c.iter().enumerate() {
             if !(b.is_ascii_alphanumeric() || set.extras().contains(&b)) {
+                m |= 1 << k;
+            }
+        }
+        m
+    }
+
+    #[inline]
+    pub(crate) fn json_stops(c: &[u8; 16]) -> u32 {
+        let mut m = 0;
+        for (k, &b) in c.iter().enumerate() {
+            if b < 0x20 || b == b'"' || b == b'\\' {
                 m |= 1 << k;
             }
         }
@@ -125,6 +148,12 @@ pub(crate) fn outside(c: &[u8; 16], set: Set) -> u32 {
 #[inline(always)]
 pub(crate) fn value_stops(c: &[u8; 16]) -> u32 {
     imp::value_stops(c)
+}
+
+/// Bit `k` set: byte `k` of `c` must be escaped in a JSON string (a control byte, `"`, `\\`).
+#[inline(always)]
+pub(crate) fn json_stops(c: &[u8; 16]) -> u32 {
+    imp::json_stops(c)
 }
 
 #[cfg(test)]
@@ -157,6 +186,12 @@ mod tests {
                     v[lane] = b;
                     let want = if b < 0x20 || b == 0x7f { 1 << lane } else { 0 };
                     assert_eq!(value_stops(&v), want, "{b:#x} {lane}");
+                    let want = if b < 0x20 || b == b'"' || b == b'\\' {
+                        1 << lane
+                    } else {
+                        0
+                    };
+                    assert_eq!(json_stops(&v), want, "{b:#x} {lane}");
                 }
             }
         }
