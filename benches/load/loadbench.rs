@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo run --release -p strela-benches --bin loadbench                 # full: 3 rounds × 10 s
 //! cargo run --release -p strela-benches --bin loadbench -- --duration 1 --warmup 0.5 --rounds 1   # smoke
+//! cargo run --release -p strela-benches --bin loadbench -- --sweep --rate  # concurrency sweep + fixed-rate latency
 //! ```
 //!
 //! How it measures (see benches/README.md for why):
@@ -17,7 +18,17 @@
 //!   coordinated-omission "correction" undone exactly (it assumes one request per round trip and
 //!   so invents samples under pipelining). Under pipelining one sample is one batch round trip.
 //!
-//! Writes `target/loadbench/results.{md,json,svg}` and prints the markdown table.
+//! - `--sweep`: TechEmpower's concurrency levels instead of the three default scenarios —
+//!   pipelined plaintext at 256 / 1,024 / 4,096 / 16,384 connections, json at 16 / 64 / 256 / 512;
+//! - `--rate`: afterwards, every unpipelined scenario again at fixed rates — 50 % and 90 % of each
+//!   server's own measured peak — driven by `h2load --rps` (per connection; one thread pinned like
+//!   wrk), latency percentiles from its per-request log. h2load times a request from its send,
+//!   so a stall that delays later sends is not charged to them (no coordinated-omission
+//!   correction): tails are a lower bound.
+//!
+//! Prints a start line (what runs, how long it takes) and an ETA after every run. Writes
+//! `target/loadbench/results.{md,json,svg}` and prints the markdown table; the SVG shows
+//! requests/s and CPU µs per request on log axes, the median with the spread of the rounds.
 
 use std::fmt::Write as _;
 use std::io::Read;
@@ -71,36 +82,75 @@ struct Args {
     /// strela's worker count (the may peer always uses one worker).
     #[arg(long, default_value_t = 1)]
     strela_workers: usize,
+    /// TechEmpower's concurrency sweep instead of `--scenarios`: pipelined plaintext at 256,
+    /// 1024, 4096, 16384 connections; json at 16, 64, 256, 512.
+    #[arg(long)]
+    sweep: bool,
+    /// Then run every unpipelined scenario at fixed rates (percent of each server's measured
+    /// peak, `--rate-points`) with `h2load --rps`, for latency percentiles at a given load.
+    #[arg(long)]
+    rate: bool,
+    /// The fixed rates of `--rate`, in percent of the measured peak.
+    #[arg(long, default_value = "50,90")]
+    rate_points: String,
 }
 
 #[derive(Clone, Debug)]
 struct Scenario {
-    name: &'static str,
+    name: String,
     path: &'static str,
     conns: u32,
     depth: u32,
 }
 
-const SCENARIOS: [Scenario; 3] = [
-    Scenario {
-        name: "plaintext",
-        path: "/plaintext",
-        conns: 64,
-        depth: 1,
-    },
-    Scenario {
-        name: "pipelined",
-        path: "/plaintext",
-        conns: 256,
-        depth: 16,
-    },
-    Scenario {
-        name: "json",
-        path: "/json",
-        conns: 64,
-        depth: 1,
-    },
+impl Scenario {
+    fn new(name: &str, path: &'static str, conns: u32, depth: u32) -> Scenario {
+        Scenario {
+            name: name.into(),
+            path,
+            conns,
+            depth,
+        }
+    }
+}
+
+/// The default scenarios: (name, path, connections, pipelining depth).
+const SCENARIOS: [(&str, &str, u32, u32); 3] = [
+    ("plaintext", "/plaintext", 64, 1),
+    ("pipelined", "/plaintext", 256, 16),
+    ("json", "/json", 64, 1),
 ];
+
+/// TechEmpower's concurrency levels: plaintext is pipelined 16 deep, json is not.
+fn sweep() -> Vec<Scenario> {
+    let mut v: Vec<Scenario> = [256, 1024, 4096, 16384]
+        .iter()
+        .map(|&c| Scenario::new(&format!("pipelined-c{c}"), "/plaintext", c, 16))
+        .collect();
+    v.extend(
+        [16, 64, 256, 512]
+            .iter()
+            .map(|&c| Scenario::new(&format!("json-c{c}"), "/json", c, 1)),
+    );
+    v
+}
+
+/// One fixed-rate run (`--rate`).
+#[derive(Clone, Debug, Serialize)]
+struct RateSample {
+    scenario: String,
+    server: String,
+    percent_of_peak: f64,
+    target_rps: f64,
+    achieved_rps: f64,
+    p50_us: f64,
+    p90_us: f64,
+    p99_us: f64,
+    p999_us: f64,
+    max_us: f64,
+    cpu_us_per_req: f64,
+    failed: u64,
+}
 
 #[derive(Clone, Debug)]
 struct ServerSpec {
@@ -223,18 +273,78 @@ fn run(args: &Args) -> Result<(), String> {
         });
     }
     let wanted: Vec<&str> = args.scenarios.split(',').map(str::trim).collect();
-    let scenarios: Vec<Scenario> = SCENARIOS
-        .iter()
-        .filter(|s| wanted.contains(&s.name))
-        .cloned()
-        .collect();
+    let scenarios: Vec<Scenario> = if args.sweep {
+        sweep()
+    } else {
+        SCENARIOS
+            .iter()
+            .filter(|s| wanted.contains(&s.0))
+            .map(|&(n, p, c, d)| Scenario::new(n, p, c, d))
+            .collect()
+    };
     if scenarios.is_empty() {
         return Err("no known scenario selected".into());
     }
+    let points: Vec<f64> = if args.rate {
+        ensure_h2load()?;
+        args.rate_points
+            .split(',')
+            .map(|p| {
+                p.trim()
+                    .parse::<f64>()
+                    .map_err(|e| format!("--rate-points: {e}"))
+            })
+            .collect::<Result<_, _>>()?
+    } else {
+        Vec::new()
+    };
+    raise_fd_limit(&scenarios);
     let taskset = Command::new("taskset").arg("--version").output().is_ok();
     if !taskset {
         eprintln!("loadbench: taskset not found: servers and wrk are NOT pinned (apt-get install util-linux)");
     }
+
+    // The start line: what runs and for how long; an ETA follows every run.
+    let unpipelined = scenarios.iter().filter(|s| s.depth == 1).count();
+    let runs = args.rounds * scenarios.len() * servers.len();
+    let rate_runs = points.len() * unpipelined * servers.len();
+    let run_s = |sc: &Scenario| {
+        let min_s = if sc.conns >= 4096 { 5.0 } else { 1.0 };
+        let warm = if args.warmup > 0.0 {
+            args.warmup.round().max(min_s)
+        } else {
+            0.0
+        };
+        warm + args.duration.round().max(min_s) + 0.5
+    };
+    let per_run = scenarios.iter().map(run_s).sum::<f64>() / scenarios.len() as f64;
+    let mut eta = Eta::new(
+        runs as f64 * per_run + rate_runs as f64 * (per_run + 1.0),
+        runs + rate_runs,
+    );
+    eprintln!(
+        "loadbench: commit {}; servers {}; {} scenario(s) × {} round(s) = {runs} wrk runs{}; \
+         {:.0} s warm-up + {:.0} s each: about {}",
+        head_commit(),
+        servers
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        scenarios.len(),
+        args.rounds,
+        if rate_runs > 0 {
+            format!(
+                " + {rate_runs} fixed-rate h2load runs ({} % of peak)",
+                args.rate_points
+            )
+        } else {
+            String::new()
+        },
+        args.warmup,
+        args.duration.round().max(1.0),
+        clock(eta.total)
+    );
 
     let mut samples = Vec::new();
     for round in 0..args.rounds {
@@ -246,7 +356,8 @@ fn run(args: &Args) -> Result<(), String> {
             for srv in order {
                 let s = measure(args, srv, sc, round, &lua, taskset)?;
                 eprintln!(
-                    "round {} {:<10} {:<13} {:>10.0} req/s  p50 {:>8.0} µs  p99 {:>8.0} µs  {:.3} CPU-µs/req  wrk {:.0}%{}",
+                    "{} round {} {:<14} {:<13} {:>10.0} req/s  p50 {:>8.0} µs  p99 {:>8.0} µs  {:.3} CPU-µs/req  wrk {:.0}%{}",
+                    eta.tick(),
                     round + 1,
                     sc.name,
                     srv.name,
@@ -261,7 +372,40 @@ fn run(args: &Args) -> Result<(), String> {
             }
         }
     }
-    let report = Report::new(args, &servers, &scenarios, samples);
+    let mut rates = Vec::new();
+    for sc in scenarios.iter().filter(|s| s.depth == 1) {
+        for &pct in &points {
+            for srv in &servers {
+                let peak = median(
+                    samples
+                        .iter()
+                        .filter(|s| s.scenario == sc.name && s.server == srv.name)
+                        .map(|s| s.rps)
+                        .collect(),
+                );
+                if !peak.is_finite() || peak <= 0.0 {
+                    continue;
+                }
+                let r = rate_run(args, srv, sc, pct, peak * pct / 100.0, taskset)?;
+                eprintln!(
+                    "{} rate {:<14} {:<13} {:>3.0} % of peak: {:>9.0} of {:>9.0} req/s  p50 {:>7.0} µs  p99 {:>7.0} µs  p99.9 {:>7.0} µs  {:.3} CPU-µs/req{}",
+                    eta.tick(),
+                    sc.name,
+                    srv.name,
+                    pct,
+                    r.achieved_rps,
+                    r.target_rps,
+                    r.p50_us,
+                    r.p99_us,
+                    r.p999_us,
+                    r.cpu_us_per_req,
+                    if r.failed > 0 { format!("  FAILED {}", r.failed) } else { String::new() }
+                );
+                rates.push(r);
+            }
+        }
+    }
+    let report = Report::new(args, &servers, &scenarios, samples, rates);
     let md = report.markdown();
     println!("{md}");
     std::fs::write(args.out.join("results.md"), &md).map_err(|e| e.to_string())?;
@@ -276,6 +420,74 @@ fn run(args: &Args) -> Result<(), String> {
         args.out.display()
     );
     Ok(())
+}
+
+/// Progress: runs done of all, and the time left at the average pace so far (the estimate
+/// before the first run).
+struct Eta {
+    t0: Instant,
+    total: f64,
+    runs: usize,
+    done: usize,
+}
+
+impl Eta {
+    fn new(total: f64, runs: usize) -> Eta {
+        Eta {
+            t0: Instant::now(),
+            total,
+            runs,
+            done: 0,
+        }
+    }
+
+    /// One more run done: `[k/N, ETA m:ss]`.
+    fn tick(&mut self) -> String {
+        self.done += 1;
+        let spent = self.t0.elapsed().as_secs_f64();
+        let left = spent / self.done as f64 * (self.runs - self.done) as f64;
+        format!("[{}/{}, ETA {}]", self.done, self.runs, clock(left))
+    }
+}
+
+/// Seconds as `m:ss` (or `h:mm:ss`).
+fn clock(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// Raises this process's open-file limit to its hard limit when a scenario needs more
+/// connections than the soft one allows (wrk inherits it; the servers raise their own).
+fn raise_fd_limit(scenarios: &[Scenario]) {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let need = scenarios.iter().map(|s| s.conns as u64).max().unwrap_or(0) + 256;
+    let mut lim = getrlimit(Resource::Nofile);
+    if lim.current.is_some_and(|c| c < need) {
+        lim.current = lim.maximum;
+        if setrlimit(Resource::Nofile, lim).is_err() {
+            eprintln!("loadbench: could not raise the open-file limit; scenarios with {need} connections may fail");
+        }
+    }
+}
+
+fn ensure_h2load() -> Result<(), String> {
+    if Command::new("h2load").arg("--version").output().is_ok() {
+        return Ok(());
+    }
+    eprintln!("loadbench: h2load not found; trying `apt-get install -y nghttp2-client`");
+    let _ = Command::new("apt-get").arg("update").arg("-qq").status();
+    let _ = Command::new("apt-get")
+        .args(["install", "-y", "-qq", "nghttp2-client"])
+        .status();
+    if Command::new("h2load").arg("--version").output().is_ok() {
+        Ok(())
+    } else {
+        Err("--rate needs h2load: `apt-get install nghttp2-client` (Debian/Ubuntu)".into())
+    }
 }
 
 fn ensure_wrk() -> Result<(), String> {
@@ -506,7 +718,7 @@ fn measure(
         let server_cpu_s = cpu1 - cpu0;
         Ok(Sample {
             round: round + 1,
-            scenario: sc.name.into(),
+            scenario: sc.name.clone(),
             server: srv.name.clone(),
             requests: parsed.requests,
             seconds: secs,
@@ -524,6 +736,107 @@ fn measure(
     result
 }
 
+/// One fixed-rate run: a fresh server, `h2load --rps` at `target` requests/s in all over the
+/// scenario's connections, latency percentiles from h2load's per-request log.
+fn rate_run(
+    args: &Args,
+    srv: &ServerSpec,
+    sc: &Scenario,
+    pct: f64,
+    target: f64,
+    taskset: bool,
+) -> Result<RateSample, String> {
+    if TcpStream::connect(("127.0.0.1", srv.port)).is_ok() {
+        return Err(format!(
+            "port {} is already in use: stop whatever listens there first",
+            srv.port
+        ));
+    }
+    let mut child = spawn_pinned(&args.server_cpu, &srv.argv, taskset)?;
+    let result = (|| {
+        wait_listening(srv.port)?;
+        let url = format!("http://127.0.0.1:{}{}", srv.port, sc.path);
+        let log = args
+            .out
+            .join(format!("rate-{}-{}-{pct:.0}.log", srv.name, sc.name));
+        let secs = args.duration.round().max(1.0);
+        let mut argv: Vec<String> = Vec::new();
+        if taskset {
+            argv.extend(["taskset".into(), "-c".into(), args.wrk_cpu.clone()]);
+        }
+        argv.extend([
+            "h2load".into(),
+            "--h1".into(),
+            "-t1".into(),
+            format!("-c{}", sc.conns),
+            format!("--rps={:.3}", target / sc.conns as f64),
+            format!("--duration={secs}"),
+            format!("--warm-up-time={}", args.warmup.max(0.0).round().max(1.0)),
+            format!("--log-file={}", log.display()),
+            url,
+        ]);
+        let cpu0 = proc_cpu(child.id());
+        let out = Command::new(&argv[0])
+            .args(&argv[1..])
+            .output()
+            .map_err(|e| format!("h2load: {e}"))?;
+        let cpu1 = proc_cpu(child.id());
+        if !out.status.success() {
+            return Err(format!(
+                "h2load failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        let text = std::fs::read_to_string(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let (mut lat, failed) = parse_h2load_log(&text);
+        lat.sort_unstable();
+        let n = lat.len() as u64;
+        let q = |p: f64| -> f64 {
+            if lat.is_empty() {
+                return f64::NAN;
+            }
+            lat[((p / 100.0 * lat.len() as f64).ceil() as usize).clamp(1, lat.len()) - 1] as f64
+        };
+        Ok(RateSample {
+            scenario: sc.name.clone(),
+            server: srv.name.clone(),
+            percent_of_peak: pct,
+            target_rps: target,
+            achieved_rps: n as f64 / secs,
+            p50_us: q(50.0),
+            p90_us: q(90.0),
+            p99_us: q(99.0),
+            p999_us: q(99.9),
+            max_us: q(100.0),
+            cpu_us_per_req: (cpu1 - cpu0) * 1e6 / n.max(1) as f64,
+            failed,
+        })
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+/// h2load's `--log-file`: `start_us<TAB>status<TAB>latency_us` per request. Returns the
+/// latencies of the 2xx answers and the count of the others (a status of -1 is a failure).
+fn parse_h2load_log(text: &str) -> (Vec<u64>, u64) {
+    let mut lat = Vec::new();
+    let mut failed = 0;
+    for line in text.lines() {
+        let mut f = line.split('\t');
+        let (_, status, us) = (f.next(), f.next(), f.next());
+        match (
+            status.and_then(|s| s.parse::<i32>().ok()),
+            us.and_then(|u| u.parse().ok()),
+        ) {
+            (Some(200..=299), Some(us)) => lat.push(us),
+            (Some(_), _) => failed += 1,
+            _ => {}
+        }
+    }
+    (lat, failed)
+}
+
 fn wrk(
     args: &Args,
     sc: &Scenario,
@@ -537,8 +850,11 @@ fn wrk(
     if taskset {
         argv.extend(["taskset".into(), "-c".into(), args.wrk_cpu.clone()]);
     }
-    // wrk takes whole seconds (its time units are s, m, h).
-    let dur_s = secs.round().max(1.0) as u64;
+    // wrk takes whole seconds (its time units are s, m, h). Opening thousands of connections
+    // takes wrk's one thread seconds (16,384: about 2.5 s here), all inside the run: such runs
+    // last at least 5 s so that they measure answers, not connects.
+    let min_s = if sc.conns >= 4096 { 5.0 } else { 1.0 };
+    let dur_s = secs.round().max(min_s) as u64;
     argv.extend([
         "wrk".into(),
         "-t1".into(),
@@ -703,6 +1019,7 @@ struct Report {
     servers: Vec<String>,
     scenarios: Vec<Scenario>,
     samples: Vec<Sample>,
+    rates: Vec<RateSample>,
 }
 
 impl Report {
@@ -711,6 +1028,7 @@ impl Report {
         servers: &[ServerSpec],
         scenarios: &[Scenario],
         samples: Vec<Sample>,
+        rates: Vec<RateSample>,
     ) -> Self {
         let cpu = std::fs::read_to_string("/proc/cpuinfo")
             .ok()
@@ -748,6 +1066,7 @@ impl Report {
             servers: servers.iter().map(|s| s.name.clone()).collect(),
             scenarios: scenarios.to_vec(),
             samples,
+            rates,
         }
     }
 
@@ -783,10 +1102,10 @@ impl Report {
         let _ = writeln!(m, "|---|---|---:|---:|---:|---:|---:|---:|");
         for sc in &self.scenarios {
             for srv in &self.servers {
-                if self.pick(sc.name, srv).is_empty() {
+                if self.pick(&sc.name, srv).is_empty() {
                     continue;
                 }
-                let errors: u64 = self.pick(sc.name, srv).iter().map(|s| s.errors).sum();
+                let errors: u64 = self.pick(&sc.name, srv).iter().map(|s| s.errors).sum();
                 let _ = writeln!(
                     m,
                     "| {} (c={}, depth {}) | {} | {:.0} | {:.0} | {:.0} | {:.3} | {:.0}% | {} |",
@@ -794,11 +1113,11 @@ impl Report {
                     sc.conns,
                     sc.depth,
                     srv,
-                    self.med(sc.name, srv, |s| s.rps),
-                    self.med(sc.name, srv, |s| s.p50_us),
-                    self.med(sc.name, srv, |s| s.p99_us),
-                    self.med(sc.name, srv, |s| s.cpu_us_per_req),
-                    self.med(sc.name, srv, |s| s.wrk_cpu_pct),
+                    self.med(&sc.name, srv, |s| s.rps),
+                    self.med(&sc.name, srv, |s| s.p50_us),
+                    self.med(&sc.name, srv, |s| s.p99_us),
+                    self.med(&sc.name, srv, |s| s.cpu_us_per_req),
+                    self.med(&sc.name, srv, |s| s.wrk_cpu_pct),
                     errors
                 );
             }
@@ -812,17 +1131,17 @@ impl Report {
             let _ = writeln!(m, "|---|---:|---:|");
             for sc in &self.scenarios {
                 let rps =
-                    self.med(sc.name, "strela", |s| s.rps) / self.med(sc.name, peer, |s| s.rps);
-                let cpu = self.med(sc.name, "strela", |s| s.cpu_us_per_req)
-                    / self.med(sc.name, peer, |s| s.cpu_us_per_req);
+                    self.med(&sc.name, "strela", |s| s.rps) / self.med(&sc.name, peer, |s| s.rps);
+                let cpu = self.med(&sc.name, "strela", |s| s.cpu_us_per_req)
+                    / self.med(&sc.name, peer, |s| s.cpu_us_per_req);
                 let _ = writeln!(
                     m,
                     "| {} | {:.3} [{:.3}] | {:.3} [{:.3}] |",
                     sc.name,
                     rps,
-                    self.paired(sc.name, peer, |s| s.rps),
+                    self.paired(&sc.name, peer, |s| s.rps),
                     cpu,
-                    self.paired(sc.name, peer, |s| s.cpu_us_per_req)
+                    self.paired(&sc.name, peer, |s| s.cpu_us_per_req)
                 );
             }
         }
@@ -830,104 +1149,221 @@ impl Report {
             m,
             "\nwrk CPU near 100% means the single wrk thread, not the server, set the request rate: \
              compare CPU-µs/req then. Latency: raw wrk samples (correction undone); pipelined, one \
-             sample is one 16-request batch round trip."
+             sample is one 16-request batch round trip. Spread: min–max over the rounds in the SVG."
         );
+        if !self.rates.is_empty() {
+            let _ = writeln!(
+                m,
+                "\nFixed rate (h2load --rps, latency from each request's send; percent of each \
+                 server's own measured peak):\n"
+            );
+            let _ = writeln!(
+                m,
+                "| scenario | server | % of peak | target req/s | achieved req/s | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs | CPU-µs/req | failed |"
+            );
+            let _ = writeln!(
+                m,
+                "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+            );
+            for r in &self.rates {
+                let _ = writeln!(
+                    m,
+                    "| {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.3} | {} |",
+                    r.scenario,
+                    r.server,
+                    r.percent_of_peak,
+                    r.target_rps,
+                    r.achieved_rps,
+                    r.p50_us,
+                    r.p90_us,
+                    r.p99_us,
+                    r.p999_us,
+                    r.max_us,
+                    r.cpu_us_per_req,
+                    r.failed
+                );
+            }
+        }
         m
     }
 
     fn json(&self) -> serde_json::Value {
-        serde_json::json!({ "setup": self.header, "samples": self.samples })
+        serde_json::json!({ "setup": self.header, "samples": self.samples, "rates": self.rates })
     }
 
-    /// A grouped bar chart of median requests/s per scenario and server.
+    /// Two panels, requests/s and CPU µs per request, each on a log axis (decades): per
+    /// scenario and server the median as a dot and the min–max of the rounds as a bar.
     fn svg(&self) -> String {
-        let colors = ["#d9480f", "#1c7ed6", "#2f9e44", "#7048e8", "#868e96"];
-        let (w, h, left, top, bottom) = (760.0, 360.0, 70.0, 40.0, 60.0);
-        let plot_h = h - top - bottom;
-        let groups = self.scenarios.len().max(1) as f64;
-        let group_w = (w - left - 20.0) / groups;
-        let nserv = self.servers.len().max(1) as f64;
-        let bar_w = group_w * 0.7 / nserv;
-        let max = self
-            .scenarios
-            .iter()
-            .flat_map(|sc| self.servers.iter().map(move |s| (sc, s)))
-            .map(|(sc, s)| self.med(sc.name, s, |x| x.rps))
-            .filter(|v| v.is_finite())
-            .fold(1.0, f64::max)
-            * 1.1;
+        let (w, panel_h) = (
+            (120.0 + 70.0 * self.scenarios.len() as f64 * self.servers.len().max(1) as f64)
+                .max(760.0),
+            300.0,
+        );
+        let h = 2.0 * panel_h + 60.0;
         let mut s = String::new();
         let _ = writeln!(
             s,
             r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">"#
         );
         let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
+        self.panel(
+            &mut s,
+            0.0,
+            w,
+            panel_h,
+            "requests/s — median (dot) and min–max over rounds (bar), log scale",
+            |x| x.rps,
+        );
+        self.panel(
+            &mut s,
+            panel_h,
+            w,
+            panel_h,
+            "server CPU µs per request (lower is better) — median and min–max, log scale",
+            |x| x.cpu_us_per_req,
+        );
+        for (si, srv) in self.servers.iter().enumerate() {
+            let x = 70.0 + 150.0 * si as f64;
+            let _ = writeln!(
+                s,
+                r#"<rect x="{x}" y="{}" width="12" height="12" fill="{}"/>"#,
+                h - 30.0,
+                COLORS[si % COLORS.len()]
+            );
+            let _ = writeln!(s, r#"<text x="{}" y="{}">{srv}</text>"#, x + 16.0, h - 20.0);
+        }
+        s.push_str("</svg>\n");
+        s
+    }
+
+    fn panel(
+        &self,
+        s: &mut String,
+        y0: f64,
+        w: f64,
+        ph: f64,
+        title: &str,
+        f: impl Fn(&Sample) -> f64,
+    ) {
+        let (left, top, bottom) = (70.0, 30.0, 50.0);
+        let plot_h = ph - top - bottom;
+        let vals: Vec<f64> = self
+            .samples
+            .iter()
+            .map(&f)
+            .filter(|v| v.is_finite() && *v > 0.0)
+            .collect();
+        if vals.is_empty() {
+            return;
+        }
+        let lo = vals
+            .iter()
+            .cloned()
+            .fold(f64::MAX, f64::min)
+            .log10()
+            .floor();
+        let hi = vals
+            .iter()
+            .cloned()
+            .fold(0.0, f64::max)
+            .log10()
+            .ceil()
+            .max(lo + 1.0);
+        let y = |v: f64| y0 + top + plot_h - plot_h * (v.log10() - lo) / (hi - lo);
         let _ = writeln!(
             s,
-            r#"<text x="{left}" y="20" font-size="14">requests/s (median), one server core, wrk on the other</text>"#
+            r#"<text x="{left}" y="{}" font-size="14">{title}</text>"#,
+            y0 + 20.0
         );
-        for i in 0..=4 {
-            let v = max * i as f64 / 4.0;
-            let y = top + plot_h - plot_h * i as f64 / 4.0;
-            let _ = writeln!(
-                s,
-                r##"<line x1="{left}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/>"##,
-                w - 20.0
-            );
-            let _ = writeln!(
-                s,
-                r#"<text x="{}" y="{:.1}" text-anchor="end">{:.0}k</text>"#,
-                left - 6.0,
-                y + 4.0,
-                v / 1000.0
-            );
-        }
-        for (gi, sc) in self.scenarios.iter().enumerate() {
-            let gx = left + group_w * gi as f64 + group_w * 0.15;
-            for (si, srv) in self.servers.iter().enumerate() {
-                let v = self.med(sc.name, srv, |x| x.rps);
-                if !v.is_finite() {
+        // Decades and the 2× / 5× lines between them.
+        let mut d = lo;
+        while d <= hi {
+            for (m, major) in [(1.0, true), (2.0, false), (5.0, false)] {
+                let v = m * 10f64.powf(d);
+                if v.log10() > hi + 1e-9 {
                     continue;
                 }
-                let bh = plot_h * v / max;
-                let x = gx + bar_w * si as f64;
-                let y = top + plot_h - bh;
+                let yy = y(v);
                 let _ = writeln!(
                     s,
-                    r#"<rect x="{x:.1}" y="{y:.1}" width="{:.1}" height="{bh:.1}" fill="{}"/>"#,
-                    bar_w - 2.0,
-                    colors[si % colors.len()]
+                    r##"<line x1="{left}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="{}"/>"##,
+                    w - 20.0,
+                    if major { "#bbb" } else { "#eee" }
                 );
                 let _ = writeln!(
                     s,
-                    r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="10">{:.0}k</text>"#,
-                    x + bar_w / 2.0,
-                    y - 3.0,
-                    v / 1000.0
+                    r#"<text x="{}" y="{:.1}" text-anchor="end" font-size="10">{}</text>"#,
+                    left - 6.0,
+                    yy + 4.0,
+                    si_number(v)
+                );
+            }
+            d += 1.0;
+        }
+        let groups = self.scenarios.len().max(1) as f64;
+        let group_w = (w - left - 20.0) / groups;
+        let nserv = self.servers.len().max(1) as f64;
+        let slot = group_w * 0.8 / nserv;
+        for (gi, sc) in self.scenarios.iter().enumerate() {
+            let gx = left + group_w * gi as f64 + group_w * 0.1;
+            for (si, srv) in self.servers.iter().enumerate() {
+                let v: Vec<f64> = self.pick(&sc.name, srv).into_iter().map(&f).collect();
+                if v.is_empty() {
+                    continue;
+                }
+                let (mn, mx) = (
+                    v.iter().cloned().fold(f64::MAX, f64::min),
+                    v.iter().cloned().fold(0.0, f64::max),
+                );
+                let med = median(v);
+                let x = gx + slot * (si as f64 + 0.5);
+                let c = COLORS[si % COLORS.len()];
+                let _ = writeln!(
+                    s,
+                    r#"<rect x="{:.1}" y="{:.1}" width="8" height="{:.1}" fill="{c}" opacity="0.35"/>"#,
+                    x - 4.0,
+                    y(mx),
+                    (y(mn) - y(mx)).max(1.0)
+                );
+                let _ = writeln!(
+                    s,
+                    r#"<circle cx="{x:.1}" cy="{:.1}" r="4" fill="{c}"/>"#,
+                    y(med)
+                );
+                let _ = writeln!(
+                    s,
+                    r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle" font-size="9">{}</text>"#,
+                    y(mx) - 4.0,
+                    si_number(med)
                 );
             }
             let _ = writeln!(
                 s,
-                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{} (c={}, depth {})</text>"#,
-                gx + group_w * 0.35,
-                h - bottom + 18.0,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="10">{} (c={}, d={})</text>"#,
+                gx + group_w * 0.4,
+                y0 + ph - bottom + 16.0,
                 sc.name,
                 sc.conns,
                 sc.depth
             );
         }
-        for (si, srv) in self.servers.iter().enumerate() {
-            let x = left + 10.0 + 130.0 * si as f64;
-            let _ = writeln!(
-                s,
-                r#"<rect x="{x}" y="{}" width="12" height="12" fill="{}"/>"#,
-                h - 22.0,
-                colors[si % colors.len()]
-            );
-            let _ = writeln!(s, r#"<text x="{}" y="{}">{srv}</text>"#, x + 16.0, h - 12.0);
-        }
-        s.push_str("</svg>\n");
-        s
+    }
+}
+
+const COLORS: [&str; 5] = ["#d9480f", "#1c7ed6", "#2f9e44", "#7048e8", "#868e96"];
+
+/// 1234567 → "1.23M", 115000 → "115k", 0.5 → "0.50".
+fn si_number(v: f64) -> String {
+    if v >= 1e7 {
+        format!("{:.0}M", v / 1e6)
+    } else if v >= 1e6 {
+        format!("{:.2}M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.0}k", v / 1e3)
+    } else if v >= 10.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
     }
 }
 
@@ -970,6 +1406,24 @@ mod tests {
         let corrected = correct(&raw, e);
         assert_ne!(corrected, raw, "the correction must have changed something");
         assert_eq!(undo_wrk_correction(&corrected, dur, requests, conns), raw);
+    }
+
+    #[test]
+    fn h2load_log_and_helpers() {
+        let (lat, failed) = parse_h2load_log("1\t200\t150\n2\t200\t90\n3\t-1\t0\n4\t503\t7\nbad\n");
+        assert_eq!(lat, vec![150, 90]);
+        assert_eq!(failed, 2);
+        assert_eq!(clock(75.4), "1:15");
+        assert_eq!(clock(3723.0), "1:02:03");
+        assert_eq!(si_number(1_234_567.0), "1.23M");
+        assert_eq!(si_number(16_000_000.0), "16M");
+        assert_eq!(si_number(115_000.0), "115k");
+        let names: Vec<String> = sweep().into_iter().map(|s| s.name).collect();
+        assert_eq!(names.len(), 8);
+        assert!(
+            names.contains(&"pipelined-c16384".to_string())
+                && names.contains(&"json-c512".to_string())
+        );
     }
 
     #[test]
