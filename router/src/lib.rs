@@ -146,16 +146,19 @@ struct Statics {
 /// path, with no byte-string compare.
 type StaticEntry = (u64, u64, Box<[u8]>, usize);
 
-/// The last 8 bytes of `b` (zero-padded when shorter) as one word.
-#[inline]
-fn tail_word(b: &[u8]) -> u64 {
-    pack_le(&b[b.len().saturating_sub(8)..])
-}
-
-/// The first 8 bytes of `b` (zero-padded) as one word: rejects most non-matches in one compare.
-#[inline]
-fn head_word(b: &[u8]) -> u64 {
-    pack_le(&b[..b.len().min(8)])
+/// The first and the last 8 bytes of `b` as two words (both the zero-padded whole when
+/// shorter than 8): one load each for paths of 8 bytes or more.
+#[inline(always)]
+fn end_words(b: &[u8]) -> (u64, u64) {
+    let n = b.len();
+    if n >= 8 {
+        let head = u64::from_le_bytes(b[..8].try_into().expect("eight bytes"));
+        let tail = u64::from_le_bytes(b[n - 8..].try_into().expect("eight bytes"));
+        (head, tail)
+    } else {
+        let w = pack_le(b);
+        (w, w)
+    }
 }
 
 /// Up to 8 bytes as a zero-padded little-endian word, assembled from whole loads. Not a
@@ -192,12 +195,8 @@ impl Statics {
             if self.by_len.len() <= n {
                 self.by_len.resize_with(n + 1, Vec::new);
             }
-            self.by_len[n].push((
-                head_word(pattern.as_bytes()),
-                tail_word(pattern.as_bytes()),
-                pattern.as_bytes().into(),
-                idx,
-            ));
+            let (head, tail) = end_words(pattern.as_bytes());
+            self.by_len[n].push((head, tail, pattern.as_bytes().into(), idx));
         }
     }
 
@@ -208,7 +207,7 @@ impl Statics {
             return None;
         }
         let b = path.as_bytes();
-        let (h, t) = (head_word(b), tail_word(b));
+        let (h, t) = end_words(b);
         bucket
             .iter()
             .find(|(ph, pt, p, _)| *ph == h && *pt == t && (b.len() <= 16 || **p == *b))
@@ -588,13 +587,16 @@ pub fn clean_path(p: &str) -> String {
 mod tests {
 
     #[test]
-    fn pack_le_equals_a_zero_padded_copy() {
-        let src = b"ABCDEFGHIJ";
-        for n in 0..=10 {
+    fn end_words_are_zero_padded_copies_of_both_ends() {
+        let src = b"ABCDEFGHIJKLMNOPQRST";
+        for n in 0..=20 {
             let b = &src[..n];
-            let mut w = [0u8; 8];
-            w[..n.min(8)].copy_from_slice(&b[..n.min(8)]);
-            assert_eq!(head_word(b), u64::from_le_bytes(w), "{n}");
+            let mut head = [0u8; 8];
+            head[..n.min(8)].copy_from_slice(&b[..n.min(8)]);
+            let mut tail = [0u8; 8];
+            tail[..n.min(8)].copy_from_slice(&b[n.saturating_sub(8)..]);
+            let want = (u64::from_le_bytes(head), u64::from_le_bytes(tail));
+            assert_eq!(super::end_words(b), want, "{n}");
         }
     }
 
