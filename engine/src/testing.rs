@@ -105,6 +105,10 @@ impl<H: Handler> Driver<H> {
             &mut self.cx,
             &mut self.svc,
         );
+        if self.svc.has_unobserved() {
+            self.svc
+                .observe_latency(&mut self.cx.stats, std::time::Instant::now());
+        }
         if self.conn.has_pieces() {
             self.take_output();
             self.out.clear();
@@ -126,13 +130,18 @@ impl<H: Handler> Driver<H> {
     /// once the client read enough output). Returns how many were answered.
     pub fn process(&mut self) -> usize {
         self.svc.meta.received = std::time::Instant::now();
-        dispatch::process(
+        let n = dispatch::process(
             &mut self.conn,
             self.origin,
             &self.handler,
             &mut self.cx,
             &mut self.svc,
-        )
+        );
+        if self.svc.has_unobserved() {
+            self.svc
+                .observe_latency(&mut self.cx.stats, std::time::Instant::now());
+        }
+        n
     }
 
     /// Moves what the connection wants written into [`Driver::out`] (the client read it).

@@ -226,6 +226,8 @@ impl<H: Handler + ?Sized> Worker<H> {
             let now = Instant::now();
             st.cx.date.refresh(sys::coarse_unix_secs());
             st.svc.meta.received = now;
+            // The first read of this turn is timed from the wake-up: nothing ran since.
+            st.svc.clock = Some(now);
             if st.accept_paused && n == 0 {
                 st.accept_paused = false;
                 st.accept_all(&poller);
@@ -236,15 +238,18 @@ impl<H: Handler + ?Sized> Worker<H> {
                     TOKEN_WAKER => {
                         waker.drain();
                         st.take_completions();
+                        st.svc.clock = None; // time has passed: the next read reads the clock
                     }
                     t if t > TOKEN_LISTENER0 - MAX_LISTENERS => {
                         if !st.accept_paused {
                             st.accept_from((TOKEN_LISTENER0 - t) as usize, &poller)
                         }
+                        st.svc.clock = None;
                     }
                     token => st.on_conn(token, r),
                 }
             }
+            st.svc.clock = None; // kept for reads in this turn only
             if st.svc.next_deadline().is_some_and(|at| at <= now) {
                 st.expire_deferred(now);
             }
@@ -428,8 +433,10 @@ impl<H: Handler + ?Sized> State<'_, H> {
                 Ok(ReadOutcome::Data { full, n }) => {
                     cx.stats[Counter::BytesIn] += n as u64;
                     // Latency is measured from here, per read (not per loop turn, which
-                    // would count time queued behind other connections).
-                    svc.meta.received = Instant::now();
+                    // would count time queued behind other connections): from the clock
+                    // reading that ended the previous batch's writes (or the wake-up) when
+                    // nothing but this read came since, else from a new one.
+                    svc.meta.received = svc.clock.take().unwrap_or_else(Instant::now);
                     if answer(e, at, self.handler, cx, svc).is_err() {
                         break false;
                     }
@@ -667,9 +674,25 @@ fn deadline_after(tick: u64, d: std::time::Duration) -> u32 {
 }
 
 /// Answers the complete requests in the read buffer and writes; while the writes drain the
-/// output and requests held back by the high-water mark remain, answers those too.
+/// output and requests held back by the high-water mark remain, answers those too. Then one
+/// clock reading times what was answered (written, or queued when the socket is full).
 #[inline]
 fn answer<H: Handler + ?Sized>(
+    e: &mut Entry,
+    at: Origin,
+    handler: &H,
+    cx: &mut Context,
+    svc: &mut Service,
+) -> io::Result<()> {
+    let r = answer_and_write(e, at, handler, cx, svc);
+    if svc.has_unobserved() {
+        svc.observe_latency(&mut cx.stats, Instant::now());
+    }
+    r
+}
+
+#[inline(always)]
+fn answer_and_write<H: Handler + ?Sized>(
     e: &mut Entry,
     at: Origin,
     handler: &H,

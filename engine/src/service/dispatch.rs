@@ -116,6 +116,12 @@ pub struct Service {
     /// Facts for the next request: `received` is set by the caller when the bytes were read,
     /// `peer` per connection, `id` advances per request (the top 16 bits are the worker's).
     pub meta: RequestMeta,
+    /// A clock reading the caller may take as the next `meta.received` instead of reading the
+    /// clock again: set when latency is observed (and by the worker on waking up), taken by
+    /// the next read. Nothing but a read may happen between its setting and its use.
+    pub clock: Option<Instant>,
+    /// Requests answered since latency was last observed, all timed from `meta.received`.
+    unobserved: u64,
     deadlines: BinaryHeap<Reverse<(Instant, u64, u32)>>,
 }
 
@@ -129,8 +135,29 @@ impl Service {
                 id: u64::from(worker) << 48,
                 ..RequestMeta::default()
             },
+            clock: None,
+            unobserved: 0,
             deadlines: BinaryHeap::new(),
         }
+    }
+
+    /// Observes the latency of the requests answered since the last observation — from
+    /// `meta.received` to `now`, the caller's clock reading once their answers are written —
+    /// and keeps `now` in [`Service::clock`] for the next read. Reads no clock itself.
+    #[inline]
+    pub fn observe_latency(&mut self, stats: &mut crate::proto::stats::Stats, now: Instant) {
+        if self.unobserved != 0 {
+            let ns = now.saturating_duration_since(self.meta.received).as_nanos() as u64;
+            stats.latency.observe(ns, self.unobserved);
+            self.unobserved = 0;
+        }
+        self.clock = Some(now);
+    }
+
+    /// Whether answered requests wait for [`Service::observe_latency`].
+    #[inline]
+    pub fn has_unobserved(&self) -> bool {
+        self.unobserved != 0
     }
 
     /// A service with an inbox nobody is woken for (sans-IO users poll it with
@@ -263,11 +290,9 @@ pub fn process<H: Handler + ?Sized>(
         }
         answered += 1;
     }
-    if finished != 0 {
-        // One clock read per batch; pipelined requests share the observation.
-        let ns = svc.meta.received.elapsed().as_nanos() as u64;
-        cx.stats.latency.observe(ns, finished);
-    }
+    // Observed by the caller once the answers are written (one clock reading per batch, which
+    // also starts the next read's timing): pipelined requests share the observation.
+    svc.unobserved += finished;
     answered
 }
 
