@@ -406,10 +406,18 @@ impl<H: Handler + ?Sized> State<'_, H> {
                 }
             }
         }
-        if r.readable {
-            self.read_ready(token, r.peer_closed);
-        } else {
-            self.settle(token);
+        let alive = !r.readable
+            || read_loop(
+                e,
+                token,
+                r.peer_closed,
+                self.handler,
+                &mut self.cx,
+                &mut self.svc,
+            );
+        let drained = self.draining.is_some() && self.idle_grace_end.is_none();
+        if !(alive && settle_entry(e, token, &mut self.cx, &mut self.wheel, self.tick, drained)) {
+            self.close(token);
         }
     }
 
@@ -421,40 +429,16 @@ impl<H: Handler + ?Sized> State<'_, H> {
         let Some(e) = self.slab.get_mut(token) else {
             return;
         };
-        let (cx, svc) = (&mut self.cx, &mut self.svc);
-        let at = e.origin(token);
-        let alive = loop {
-            if !e.conn.wants_read(&cx.limits) {
-                e.read_paused = !e.conn.is_closing();
-                break true;
-            }
-            let outcome = sys::read(e.fd.as_fd(), e.conn.read_buf(cx));
-            match outcome {
-                Ok(ReadOutcome::Data { full, n }) => {
-                    cx.stats[Counter::BytesIn] += n as u64;
-                    // Latency is measured from here, per read (not per loop turn, which
-                    // would count time queued behind other connections): from the clock
-                    // reading that ended the previous batch's writes (or the wake-up) when
-                    // nothing but this read came since, else from a new one.
-                    svc.meta.received = svc.clock.take().unwrap_or_else(Instant::now);
-                    if answer(e, at, self.handler, cx, svc).is_err() {
-                        break false;
-                    }
-                    if !full && !peer_closed {
-                        break true;
-                    }
-                }
-                Ok(ReadOutcome::WouldBlock) => break true,
-                Ok(ReadOutcome::Eof) => {
-                    e.conn.set_eof();
-                    break true;
-                }
-                Err(_) => break false,
-            }
-        };
-        if alive {
-            self.settle(token);
-        } else {
+        let alive = read_loop(
+            e,
+            token,
+            peer_closed,
+            self.handler,
+            &mut self.cx,
+            &mut self.svc,
+        );
+        let drained = self.draining.is_some() && self.idle_grace_end.is_none();
+        if !(alive && settle_entry(e, token, &mut self.cx, &mut self.wheel, self.tick, drained)) {
             self.close(token);
         }
     }
@@ -466,41 +450,9 @@ impl<H: Handler + ?Sized> State<'_, H> {
         let Some(e) = self.slab.get_mut(token) else {
             return;
         };
-        let pending = e.conn.has_pending();
-        let idle = !e.conn.mid_request() && !e.conn.has_output() && !pending;
         let drained = self.draining.is_some() && self.idle_grace_end.is_none();
-        if e.conn.is_done() || (idle && drained) || (pending && e.conn.saw_eof()) {
+        if !settle_entry(e, token, &mut self.cx, &mut self.wheel, self.tick, drained) {
             self.close(token);
-            return;
-        }
-        e.conn.release_idle(&mut self.cx.pool);
-        e.conn.shrink_partial(&mut self.cx.pool);
-        let l = &self.cx.limits;
-        if e.conn.has_output() {
-            e.in_head = false;
-            e.in_body = false;
-            e.deadline = deadline_after(self.tick, l.write_timeout);
-        } else if e.conn.reading_head() {
-            e.in_body = false;
-            if !e.in_head {
-                e.in_head = true; // the header clock starts now and is not extended by trickling
-                e.deadline = deadline_after(self.tick, l.header_timeout);
-            }
-        } else if e.conn.reading_body() && l.min_body_rate > 0 && !e.read_paused {
-            e.in_head = false;
-            if !e.in_body {
-                // The body's clock: its rate is checked once per grace window, from now. The
-                // window may end before the reminder already in the wheel, so add one (`expire`
-                // merges reminders that come due together).
-                e.in_body = true;
-                e.body_mark = e.conn.buffered_request_bytes();
-                e.deadline = deadline_after(self.tick, l.body_rate_grace);
-                self.wheel.schedule(token, u64::from(e.deadline));
-            }
-        } else {
-            e.in_head = false;
-            e.in_body = false;
-            e.deadline = deadline_after(self.tick, l.idle_timeout);
         }
     }
 
@@ -671,6 +623,97 @@ impl<H: Handler + ?Sized> State<'_, H> {
 #[inline]
 fn deadline_after(tick: u64, d: std::time::Duration) -> u32 {
     (tick + d.as_secs() + 1) as u32
+}
+
+/// The read loop of [`State::read_ready`] on an entry at hand: `false` when the connection
+/// failed (to be closed).
+#[inline(always)]
+fn read_loop<H: Handler + ?Sized>(
+    e: &mut Entry,
+    token: u64,
+    peer_closed: bool,
+    handler: &H,
+    cx: &mut Context,
+    svc: &mut Service,
+) -> bool {
+    let at = e.origin(token);
+    loop {
+        if !e.conn.wants_read(&cx.limits) {
+            e.read_paused = !e.conn.is_closing();
+            break true;
+        }
+        let outcome = sys::read(e.fd.as_fd(), e.conn.read_buf(cx));
+        match outcome {
+            Ok(ReadOutcome::Data { full, n }) => {
+                cx.stats[Counter::BytesIn] += n as u64;
+                // Latency is measured from here, per read (not per loop turn, which
+                // would count time queued behind other connections): from the clock
+                // reading that ended the previous batch's writes (or the wake-up) when
+                // nothing but this read came since, else from a new one.
+                svc.meta.received = svc.clock.take().unwrap_or_else(Instant::now);
+                if answer(e, at, handler, cx, svc).is_err() {
+                    break false;
+                }
+                if !full && !peer_closed {
+                    break true;
+                }
+            }
+            Ok(ReadOutcome::WouldBlock) => break true,
+            Ok(ReadOutcome::Eof) => {
+                e.conn.set_eof();
+                break true;
+            }
+            Err(_) => break false,
+        }
+    }
+}
+
+/// [`State::settle`] on an entry at hand (no second slab lookup): `false` when the connection
+/// is to be closed now.
+#[inline(always)]
+fn settle_entry(
+    e: &mut Entry,
+    token: u64,
+    cx: &mut Context,
+    wheel: &mut Wheel,
+    tick: u64,
+    drained: bool,
+) -> bool {
+    let pending = e.conn.has_pending();
+    let idle = !e.conn.mid_request() && !e.conn.has_output() && !pending;
+    if e.conn.is_done() || (idle && drained) || (pending && e.conn.saw_eof()) {
+        return false;
+    }
+    e.conn.release_idle(&mut cx.pool);
+    e.conn.shrink_partial(&mut cx.pool);
+    let l = &cx.limits;
+    if e.conn.has_output() {
+        e.in_head = false;
+        e.in_body = false;
+        e.deadline = deadline_after(tick, l.write_timeout);
+    } else if e.conn.reading_head() {
+        e.in_body = false;
+        if !e.in_head {
+            e.in_head = true; // the header clock starts now and is not extended by trickling
+            e.deadline = deadline_after(tick, l.header_timeout);
+        }
+    } else if e.conn.reading_body() && l.min_body_rate > 0 && !e.read_paused {
+        e.in_head = false;
+        if !e.in_body {
+            // The body's clock: its rate is checked once per grace window, from now. The
+            // window may end before the reminder already in the wheel, so add one (`expire`
+            // merges reminders that come due together).
+            e.in_body = true;
+            e.body_mark = e.conn.buffered_request_bytes();
+            e.deadline = deadline_after(tick, l.body_rate_grace);
+            wheel.schedule(token, u64::from(e.deadline));
+        }
+    } else {
+        e.in_head = false;
+        e.in_body = false;
+        e.deadline = deadline_after(tick, l.idle_timeout);
+    }
+    true
 }
 
 /// Answers the complete requests in the read buffer and writes; while the writes drain the
