@@ -338,10 +338,11 @@ fn finish(
 }
 
 /// `s` equals `lower` ignoring ASCII case, for a `lower` made of lower-case letters, digits
-/// and `-`, and an `s` of token or field-value bytes: eight bytes per compare. `b | 0x20` maps
-/// the two cases of a letter onto the lower one; of the bytes a token or a value may hold,
-/// only those two land on a letter, and only `-` and the digits themselves land on `-` or a
-/// digit (0x0D and 0x10–0x19 are control bytes, never in a token or a value).
+/// and `-`, and an `s` of token or field-value bytes: eight bytes per compare (then four,
+/// two, one). `b | 0x20` maps the two cases of a letter onto the lower one; of the bytes a
+/// token or a value may hold, only those two land on a letter, and only `-` and the digits
+/// themselves land on `-` or a digit (0x0D and 0x10–0x19 are control bytes, never in a token
+/// or a value).
 #[inline(always)]
 fn eq_lower<const N: usize>(s: &[u8], lower: &[u8; N]) -> bool {
     if s.len() != N {
@@ -363,6 +364,14 @@ fn eq_lower<const N: usize>(s: &[u8], lower: &[u8; N]) -> bool {
             return false;
         }
         k += 4;
+    }
+    if k + 2 <= N {
+        let a = u16::from_le_bytes(s[k..k + 2].try_into().expect("two bytes"));
+        let b = u16::from_le_bytes(lower[k..k + 2].try_into().expect("two bytes"));
+        if a | 0x2020 != b {
+            return false;
+        }
+        k += 2;
     }
     while k < N {
         if s[k] | 0x20 != lower[k] {
