@@ -555,9 +555,19 @@ fn git(args: &[&str]) -> Result<String, String> {
 /// files.
 fn head_commit() -> String {
     let hash = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|_| "unknown".into());
-    let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
-        .map(|s| !s.is_empty())
-        .unwrap_or(false);
+    // Documents and charts do not change what is measured (benches/figures rewrites them
+    // while it runs): only other files make the tree "dirty".
+    let dirty = git(&[
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ".",
+        ":(exclude)*.md",
+        ":(exclude)*.svg",
+    ])
+    .map(|s| !s.is_empty())
+    .unwrap_or(false);
     if dirty {
         format!("{hash}-dirty")
     } else {
