@@ -101,7 +101,14 @@ fn class(b: u8) -> u8 {
 /// the class's fast set gets one table lookup, and the scan goes on past it when it belongs),
 /// then four per step, then one.
 #[inline(always)]
-fn run(b: &[u8], mut i: usize, mask: u8) -> usize {
+fn run(b: &[u8], i: usize, mask: u8) -> usize {
+    run_to(b, i, mask, None)
+}
+
+/// [`run`] for a caller that knows which byte usually ends the run (`stop`, outside the
+/// class): that byte ends it without a table lookup.
+#[inline(always)]
+fn run_to(b: &[u8], mut i: usize, mask: u8, stop: Option<u8>) -> usize {
     let set = match mask {
         TCHAR => Set::Token,
         PCHAR => Set::Path,
@@ -116,7 +123,7 @@ fn run(b: &[u8], mut i: usize, mask: u8) -> usize {
             continue;
         }
         i += m.trailing_zeros() as usize;
-        if class(b[i]) & mask == 0 {
+        if Some(b[i]) == stop || class(b[i]) & mask == 0 {
             return i;
         }
         i += 1;
@@ -629,7 +636,7 @@ pub(crate) fn fast(
 ) -> Option<usize> {
     let end = buf.len().min(lim.max_head_bytes);
     let b = &buf[..end];
-    let mut i = run(b, 0, TCHAR);
+    let mut i = run_to(b, 0, TCHAR, Some(b' '));
     if i == 0 || *b.get(i)? != b' ' || &b[..i] == b"CONNECT" {
         return None;
     }
@@ -644,7 +651,7 @@ pub(crate) fn fast(
     let mut mask = PCHAR;
     let mut query = None;
     loop {
-        i = run(b, i, mask);
+        i = run_to(b, i, mask, Some(b' '));
         match *b.get(i)? {
             b'%' if b.get(i + 1)?.is_ascii_hexdigit() && b.get(i + 2)?.is_ascii_hexdigit() => {
                 i += 3;
@@ -697,7 +704,7 @@ pub(crate) fn fast(
             return None;
         }
         let name = i;
-        i = run(b, i, TCHAR);
+        i = run_to(b, i, TCHAR, Some(b':'));
         if i == name || *b.get(i)? != b':' {
             return None;
         }
@@ -821,7 +828,7 @@ pub fn is_host(v: &[u8]) -> bool {
 #[inline(always)]
 pub(crate) fn is_host_at(buf: &[u8], span: Span) -> bool {
     let (start, end) = (span.start(), span.start() + span.len as usize);
-    if start < end && buf[start] != b'[' && run(buf, start, RCHAR) == end {
+    if start < end && buf[start] != b'[' && run_to(buf, start, RCHAR, Some(b'\r')) == end {
         return true;
     }
     is_host(&buf[start..end])

@@ -258,6 +258,18 @@ pub fn process<H: Handler + ?Sized>(
                 return Answer::Failed;
             }
             let (ka, received) = (req.keep_alive(), svc.meta.received);
+            if res.is_plain() {
+                // The usual answer, finished where it is (moving the response costs a copy).
+                let keep_alive = ka && !res.will_close() && !draining;
+                let deferral_refused = res.defer_refused();
+                let status = res.status_code();
+                res.finish_ref(keep_alive, head.version, piece);
+                return Answer::Sent {
+                    status,
+                    keep_alive,
+                    deferral_refused,
+                };
+            }
             let (deadlines, deferred) = (&mut svc.deadlines, &mut svc.deferred);
             conclude(
                 res,

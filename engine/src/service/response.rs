@@ -510,26 +510,38 @@ impl<'a> Response<'a> {
         piece
     }
 
-    /// [`Response::finish`], leaving a body by reference in `piece` (untouched otherwise).
+    /// Whether this response is neither deferred nor a stream (what
+    /// [`Response::finish_ref`] finishes).
     #[inline(always)]
-    pub(crate) fn finish_into(self, keep_alive: bool, version: Version, piece: &mut Option<Piece>) {
+    pub(crate) fn is_plain(&self) -> bool {
+        self.taken.is_none() && !self.is_stream()
+    }
+
+    /// [`Response::finish_into`] through a reference, so the response is not moved (a copy of
+    /// the whole struct per request): the usual bodies stay where they are and are dropped with
+    /// the response (they own nothing); a large or file body is taken out as the piece.
+    #[inline(always)]
+    pub(crate) fn finish_ref(
+        &mut self,
+        keep_alive: bool,
+        version: Version,
+        piece: &mut Option<Piece>,
+    ) {
         let status = self.status;
         let bytes: &[u8] = match &self.body {
             Body::Empty => &[],
             Body::Static(b) => b,
-            Body::Scratch => self.body_buf,
+            Body::Scratch => &*self.body_buf,
             Body::Bytes(b) => b,
             Body::Owned(v) => v,
-            Body::File(_) => {
-                *piece = self.finish_file(keep_alive, version);
-                return;
+            Body::File(_) | Body::Stream(_) => {
+                return self.finish_taken(keep_alive, version, piece)
             }
-            Body::Stream(_) => &[], // dispatch takes streams out before finishing
         };
         let has_body = !(status < 200 || status == 204 || status == 304);
         let send_body = has_body && self.flags & R_HEAD == 0;
         let by_ref = send_body && bytes.len() >= ZERO_COPY_MIN;
-        let out = self.out;
+        let out = &mut *self.out;
         out.reserve(48 + if send_body && !by_ref { bytes.len() } else { 0 });
         if has_body && keep_alive && version == Version::Http11 && bytes.len() < 10_000 {
             // The usual end of a head as one copy: the length line and the blank line.
@@ -544,24 +556,19 @@ impl<'a> Response<'a> {
             out.extend_from_slice(head_tail(has_body, keep_alive, version));
         }
         if by_ref {
-            *piece = by_reference(self.body, self.body_buf);
+            *piece = by_reference(std::mem::take(&mut self.body), self.body_buf);
             return;
         }
         if send_body {
             out.extend_from_slice(bytes);
         }
-        // The usual bodies own nothing: no drop glue on the hot path.
-        match self.body {
-            b @ (Body::Empty | Body::Static(_) | Body::Scratch) => std::mem::forget(b),
-            mut owned => drop_body(&mut owned),
-        }
     }
 
-    /// [`Response::finish`] for a file body: the head here, the file range as the piece.
+    /// [`Response::finish_ref`] for a file body: the head here, the file range as the piece.
     #[cold]
-    fn finish_file(self, keep_alive: bool, version: Version) -> Option<Piece> {
-        let Body::File(f) = self.body else {
-            unreachable!("called for file bodies only")
+    fn finish_taken(&mut self, keep_alive: bool, version: Version, piece: &mut Option<Piece>) {
+        let Body::File(f) = std::mem::take(&mut self.body) else {
+            return; // dispatch takes streams out before finishing
         };
         let has_body = !(self.status < 200 || self.status == 204 || self.status == 304);
         if has_body {
@@ -571,7 +578,18 @@ impl<'a> Response<'a> {
         }
         self.out
             .extend_from_slice(head_tail(has_body, keep_alive, version));
-        (has_body && self.flags & R_HEAD == 0).then_some(Piece::File(f))
+        *piece = (has_body && self.flags & R_HEAD == 0).then_some(Piece::File(f));
+    }
+
+    /// [`Response::finish`], leaving a body by reference in `piece` (untouched otherwise).
+    #[inline(always)]
+    pub(crate) fn finish_into(
+        mut self,
+        keep_alive: bool,
+        version: Version,
+        piece: &mut Option<Piece>,
+    ) {
+        self.finish_ref(keep_alive, version, piece);
     }
 }
 
@@ -628,7 +646,7 @@ fn by_reference(body: Body, scratch: &mut Vec<u8>) -> Option<Piece> {
         Body::Static(b) => Piece::Bytes(Bytes::from_static(b)),
         Body::Bytes(b) => Piece::Bytes(b),
         Body::Owned(v) => Piece::Bytes(Bytes::from(v)),
-        Body::File(f) => Piece::File(f), // (finish_file sends files; kept for completeness)
+        Body::File(f) => Piece::File(f), // (finish_taken sends files; kept for completeness)
         Body::Stream(_) => return None,
         Body::Scratch if scratch.len() >= SCRATCH_HANDOFF_MIN => {
             Piece::Bytes(Bytes::from(std::mem::take(scratch)))
