@@ -231,12 +231,12 @@ impl AccessLog {
     }
 }
 
-impl Middleware for AccessLog {
-    fn call(&self, req: &Request<'_>, res: &mut Response<'_>, next: &dyn Handler) {
-        next.call(req, res);
-        if !self.enabled.load(Ordering::Relaxed) {
-            return;
-        }
+impl AccessLog {
+    /// Queues the record of one answered request for the logger thread (out of line: the
+    /// pass-through above stays small while the log is off).
+    #[cold]
+    #[inline(never)]
+    fn record(&self, req: &Request<'_>, res: &Response<'_>) {
         let (m, t) = (req.method().as_bytes(), req.path().as_bytes());
         let q = req.query().as_bytes();
         let mut r = Record {
@@ -264,6 +264,15 @@ impl Middleware for AccessLog {
         }
         r.target_len = n as u16;
         self.send(r);
+    }
+}
+
+impl Middleware for AccessLog {
+    fn call(&self, req: &Request<'_>, res: &mut Response<'_>, next: &dyn Handler) {
+        next.call(req, res);
+        if self.enabled.load(Ordering::Relaxed) {
+            self.record(req, res);
+        }
     }
 
     fn refused(&self, f: &Refusal<'_>) {
