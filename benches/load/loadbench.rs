@@ -769,6 +769,9 @@ fn rate_run(
         let log = args
             .out
             .join(format!("rate-{}-{}-{pct:.0}.log", srv.name, sc.name));
+        // h2load appends to an existing log: start from an empty one, or an earlier run's
+        // requests would be counted with this one's.
+        let _ = std::fs::remove_file(&log);
         let secs = args.duration.round().max(1.0);
         let mut argv: Vec<String> = Vec::new();
         if taskset {
