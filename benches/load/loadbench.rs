@@ -701,25 +701,16 @@ fn measure(
     lua: &Path,
     taskset: bool,
 ) -> Result<Sample, String> {
-    // SO_REUSEPORT would let a leftover server share the port silently and take half the load.
-    if TcpStream::connect(("127.0.0.1", srv.port)).is_ok() {
-        return Err(format!(
-            "port {} is already in use: stop whatever listens there first",
-            srv.port
-        ));
-    }
-    let mut child = spawn_pinned(&args.server_cpu, &srv.argv, taskset)?;
-    let result = (|| {
-        wait_listening(srv.port)?;
+    with_server(args, srv, taskset, |pid| {
         let url = format!("http://127.0.0.1:{}{}", srv.port, sc.path);
         if args.warmup > 0.0 {
             wrk(args, sc, &url, lua, args.warmup, None, taskset)?;
         }
         let hist = args.out.join(format!("hist-{}-{}.txt", srv.name, sc.name));
-        let cpu0 = proc_cpu(child.id());
+        let cpu0 = proc_cpu(pid);
         let kids0 = children_cpu();
         let out = wrk(args, sc, &url, lua, args.duration, Some(&hist), taskset)?;
-        let cpu1 = proc_cpu(child.id());
+        let cpu1 = proc_cpu(pid);
         let kids1 = children_cpu();
         let parsed = parse_wrk(&out)?;
         let (dur_us, reqs, h) = read_hist(&hist)?;
@@ -740,7 +731,26 @@ fn measure(
             wrk_cpu_pct: (kids1 - kids0) * 100.0 / secs,
             errors: parsed.errors,
         })
-    })();
+    })
+}
+
+/// Runs `f` (given the server's PID) against a fresh server started for it, then stops the
+/// server whatever `f` returned.
+fn with_server<T>(
+    args: &Args,
+    srv: &ServerSpec,
+    taskset: bool,
+    f: impl FnOnce(u32) -> Result<T, String>,
+) -> Result<T, String> {
+    // SO_REUSEPORT would let a leftover server share the port silently and take half the load.
+    if TcpStream::connect(("127.0.0.1", srv.port)).is_ok() {
+        return Err(format!(
+            "port {} is already in use: stop whatever listens there first",
+            srv.port
+        ));
+    }
+    let mut child = spawn_pinned(&args.server_cpu, &srv.argv, taskset)?;
+    let result = wait_listening(srv.port).and_then(|()| f(child.id()));
     let _ = child.kill();
     let _ = child.wait();
     result
@@ -756,15 +766,7 @@ fn rate_run(
     target: f64,
     taskset: bool,
 ) -> Result<RateSample, String> {
-    if TcpStream::connect(("127.0.0.1", srv.port)).is_ok() {
-        return Err(format!(
-            "port {} is already in use: stop whatever listens there first",
-            srv.port
-        ));
-    }
-    let mut child = spawn_pinned(&args.server_cpu, &srv.argv, taskset)?;
-    let result = (|| {
-        wait_listening(srv.port)?;
+    with_server(args, srv, taskset, |pid| {
         let url = format!("http://127.0.0.1:{}{}", srv.port, sc.path);
         let log = args
             .out
@@ -788,12 +790,12 @@ fn rate_run(
             format!("--log-file={}", log.display()),
             url,
         ]);
-        let cpu0 = proc_cpu(child.id());
+        let cpu0 = proc_cpu(pid);
         let out = Command::new(&argv[0])
             .args(&argv[1..])
             .output()
             .map_err(|e| format!("h2load: {e}"))?;
-        let cpu1 = proc_cpu(child.id());
+        let cpu1 = proc_cpu(pid);
         if !out.status.success() {
             return Err(format!(
                 "h2load failed: {}",
@@ -824,10 +826,7 @@ fn rate_run(
             cpu_us_per_req: (cpu1 - cpu0) * 1e6 / n.max(1) as f64,
             failed,
         })
-    })();
-    let _ = child.kill();
-    let _ = child.wait();
-    result
+    })
 }
 
 /// h2load's `--log-file`: `start_us<TAB>status<TAB>latency_us` per request. Returns the

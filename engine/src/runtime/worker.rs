@@ -406,17 +406,20 @@ impl<H: Handler + ?Sized> State<'_, H> {
                 }
             }
         }
-        let alive = !r.readable
-            || read_loop(
-                e,
-                token,
-                r.peer_closed,
-                self.handler,
-                &mut self.cx,
-                &mut self.svc,
-            );
         let drained = self.draining.is_some() && self.idle_grace_end.is_none();
-        if !(alive && settle_entry(e, token, &mut self.cx, &mut self.wheel, self.tick, drained)) {
+        let (cx, svc, wheel) = (&mut self.cx, &mut self.svc, &mut self.wheel);
+        let read = r.readable.then_some(r.peer_closed);
+        if !serve(
+            e,
+            token,
+            read,
+            self.handler,
+            cx,
+            svc,
+            wheel,
+            self.tick,
+            drained,
+        ) {
             self.close(token);
         }
     }
@@ -429,16 +432,19 @@ impl<H: Handler + ?Sized> State<'_, H> {
         let Some(e) = self.slab.get_mut(token) else {
             return;
         };
-        let alive = read_loop(
+        let drained = self.draining.is_some() && self.idle_grace_end.is_none();
+        let (cx, svc, wheel) = (&mut self.cx, &mut self.svc, &mut self.wheel);
+        if !serve(
             e,
             token,
-            peer_closed,
+            Some(peer_closed),
             self.handler,
-            &mut self.cx,
-            &mut self.svc,
-        );
-        let drained = self.draining.is_some() && self.idle_grace_end.is_none();
-        if !(alive && settle_entry(e, token, &mut self.cx, &mut self.wheel, self.tick, drained)) {
+            cx,
+            svc,
+            wheel,
+            self.tick,
+            drained,
+        ) {
             self.close(token);
         }
     }
@@ -623,6 +629,28 @@ impl<H: Handler + ?Sized> State<'_, H> {
 #[inline]
 fn deadline_after(tick: u64, d: std::time::Duration) -> u32 {
     (tick + d.as_secs() + 1) as u32
+}
+
+/// An event's work on the entry at hand (one slab lookup per event): the read loop when
+/// `read` is `Some(peer_closed)`, then [`settle_entry`]. `false`: close the connection now.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn serve<H: Handler + ?Sized>(
+    e: &mut Entry,
+    token: u64,
+    read: Option<bool>,
+    handler: &H,
+    cx: &mut Context,
+    svc: &mut Service,
+    wheel: &mut Wheel,
+    tick: u64,
+    drained: bool,
+) -> bool {
+    let alive = match read {
+        Some(peer_closed) => read_loop(e, token, peer_closed, handler, cx, svc),
+        None => true,
+    };
+    alive && settle_entry(e, token, cx, wheel, tick, drained)
 }
 
 /// The read loop of [`State::read_ready`] on an entry at hand: `false` when the connection
