@@ -260,15 +260,7 @@ pub fn process<H: Handler + ?Sized>(
             let (ka, received) = (req.keep_alive(), svc.meta.received);
             if res.is_plain() {
                 // The usual answer, finished where it is (moving the response costs a copy).
-                let keep_alive = ka && !res.will_close() && !draining;
-                let deferral_refused = res.defer_refused();
-                let status = res.status_code();
-                res.finish_ref(keep_alive, head.version, piece);
-                return Answer::Sent {
-                    status,
-                    keep_alive,
-                    deferral_refused,
-                };
+                return send(&mut res, ka, head.version, draining, piece);
             }
             let (deadlines, deferred) = (&mut svc.deadlines, &mut svc.deferred);
             conclude(
@@ -377,13 +369,26 @@ fn conclude(
             keep_alive,
         };
     }
-    let keep_alive = wants_keep_alive && !res.will_close() && !draining;
     if res.is_stream() {
+        let keep_alive = wants_keep_alive && !res.will_close() && !draining;
         return start_stream(res, keep_alive, version, received);
     }
+    send(&mut res, wants_keep_alive, version, draining, piece)
+}
+
+/// A response neither deferred nor streamed: finished into the output now.
+#[inline(always)]
+fn send(
+    res: &mut Response<'_>,
+    wants_keep_alive: bool,
+    version: Version,
+    draining: bool,
+    piece: &mut Option<crate::proto::output::Piece>,
+) -> Answer<Waiting> {
+    let keep_alive = wants_keep_alive && !res.will_close() && !draining;
     let deferral_refused = res.defer_refused();
     let status = res.status_code();
-    res.finish_into(keep_alive, version, piece);
+    res.finish_ref(keep_alive, version, piece);
     Answer::Sent {
         status,
         keep_alive,

@@ -504,9 +504,9 @@ impl<'a> Response<'a> {
     /// after the head; a large one (or a file) is returned, to be written by reference right
     /// after it.
     #[inline]
-    pub fn finish(self, keep_alive: bool, version: Version) -> Option<Piece> {
+    pub fn finish(mut self, keep_alive: bool, version: Version) -> Option<Piece> {
         let mut piece = None;
-        self.finish_into(keep_alive, version, &mut piece);
+        self.finish_ref(keep_alive, version, &mut piece);
         piece
     }
 
@@ -517,9 +517,10 @@ impl<'a> Response<'a> {
         self.taken.is_none() && !self.is_stream()
     }
 
-    /// [`Response::finish_into`] through a reference, so the response is not moved (a copy of
-    /// the whole struct per request): the usual bodies stay where they are and are dropped with
-    /// the response (they own nothing); a large or file body is taken out as the piece.
+    /// [`Response::finish`] through a reference, leaving a body by reference in `piece`
+    /// (untouched otherwise): the response is not moved (a copy of the whole struct per
+    /// request); the usual bodies stay where they are and are dropped with the response (they
+    /// own nothing); a large or file body is taken out as the piece.
     #[inline(always)]
     pub(crate) fn finish_ref(
         &mut self,
@@ -579,17 +580,6 @@ impl<'a> Response<'a> {
         self.out
             .extend_from_slice(head_tail(has_body, keep_alive, version));
         *piece = (has_body && self.flags & R_HEAD == 0).then_some(Piece::File(f));
-    }
-
-    /// [`Response::finish`], leaving a body by reference in `piece` (untouched otherwise).
-    #[inline(always)]
-    pub(crate) fn finish_into(
-        mut self,
-        keep_alive: bool,
-        version: Version,
-        piece: &mut Option<Piece>,
-    ) {
-        self.finish_ref(keep_alive, version, piece);
     }
 }
 
