@@ -355,7 +355,9 @@ impl ChunkedDecoder {
 
 /// Where a streamed request body goes, part by part, as it arrives (the service layer's body
 /// reader implements it). The connection never hands it more than [`BodySink::room`]; while
-/// that is zero, reading from the socket pauses.
+/// that is zero, reading from the socket pauses. A sink that reports no room, or is filled by
+/// a push, wakes the connection once it has room again (the rest of the body may already be
+/// buffered, with no socket event to come).
 pub trait BodySink: std::fmt::Debug {
     /// Bytes it takes now.
     fn room(&self) -> usize;

@@ -50,7 +50,8 @@ struct State {
     end: End,
     /// The reader was dropped: the connection drains or closes.
     reader_gone: bool,
-    /// The worker found the window full and waits to be woken.
+    /// The window was found full (by `room`) or filled (by `push`): the worker waits to be
+    /// woken when the reader makes room.
     paused: bool,
 }
 
@@ -138,6 +139,14 @@ impl BodySink for Sink {
     fn push(&mut self, data: &[u8]) {
         let mut st = crate::sync::lock(&self.chan.state);
         st.data.extend(data);
+        // A push that fills the window leaves the rest of the body in the connection's read
+        // buffer, possibly with nothing more to come from the socket: the worker is owed a
+        // wake once room appears, so it must count as paused now, under this lock. Waiting
+        // for its next `room()` call would race with the reader: a reader that empties the
+        // window first sees no pause, wakes nobody, and the buffered rest is never fed.
+        if st.data.len() >= BODY_WINDOW {
+            st.paused = true;
+        }
         drop(st);
         self.chan.ready.notify_all();
     }
@@ -323,5 +332,79 @@ impl Drop for BodyReader {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::sync::atomic::AtomicUsize;
+
+    /// Counts the wakes a sink sends its worker.
+    #[derive(Debug, Default)]
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(&self, _token: u64, _seq: u32) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn sink_and_reader() -> (Arc<Wakes>, Box<dyn BodySink>, BodyReader) {
+        let wakes = Arc::new(Wakes::default());
+        let tap = BodyTap::new(wakes.clone(), 7, 0, u64::MAX, None);
+        let reader = tap.reader();
+        let sink = tap.sink().expect("the handler asked for the body");
+        (wakes, sink, reader)
+    }
+
+    /// Reads `n` bytes on another thread (on the worker's thread a read would not block).
+    fn read_elsewhere(mut reader: BodyReader, n: usize) -> BodyReader {
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; n];
+            reader.read_exact(&mut buf).unwrap();
+            reader
+        })
+        .join()
+        .unwrap()
+    }
+
+    fn wakes(w: &Wakes) -> usize {
+        w.0.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn a_push_that_fills_the_window_is_woken_when_room_appears() {
+        // The connection fed the window full and stopped with the rest of the body in its read
+        // buffer, without asking for room again: the reader's draining must still wake it.
+        let (w, mut sink, reader) = sink_and_reader();
+        assert_eq!(sink.room(), BODY_WINDOW);
+        sink.push(&vec![1u8; BODY_WINDOW]);
+        let _reader = read_elsewhere(reader, BODY_WINDOW / 2);
+        assert_eq!(wakes(&w), 1);
+        assert_eq!(sink.room(), BODY_WINDOW / 2);
+    }
+
+    #[test]
+    fn a_window_found_full_is_woken_once_half_is_read() {
+        let (w, mut sink, reader) = sink_and_reader();
+        sink.push(&vec![1u8; BODY_WINDOW - 10]);
+        assert_eq!(sink.room(), 10);
+        sink.push(&[2u8; 10]);
+        assert_eq!(sink.room(), 0);
+        let reader = read_elsewhere(reader, BODY_WINDOW / 2 - 1);
+        assert_eq!(wakes(&w), 0, "still over half full");
+        let _reader = read_elsewhere(reader, 1);
+        assert_eq!(wakes(&w), 1);
+    }
+
+    #[test]
+    fn a_window_never_full_wakes_nobody() {
+        let (w, mut sink, reader) = sink_and_reader();
+        sink.push(&vec![1u8; BODY_WINDOW - 1]);
+        assert_eq!(sink.room(), 1);
+        let _reader = read_elsewhere(reader, BODY_WINDOW - 1);
+        assert_eq!(wakes(&w), 0);
     }
 }
