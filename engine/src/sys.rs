@@ -1,9 +1,19 @@
 //! The only place with system calls: listeners, accept, socket reads and writes, epoll, eventfd,
 //! the coarse clock. Knows nothing of HTTP.
 //!
-//! Built on rustix rather than libc: rustix gives safe, typed wrappers (`OwnedFd`, `Errno`,
-//! `spare_capacity` reads) with the same cost as the raw syscall (its Linux backend issues the
-//! syscalls directly and reads the clock through the vDSO), so this module needs no `unsafe`.
+//! Built on rustix (safe, typed wrappers: `OwnedFd`, `Errno`, `spare_capacity` reads) over its
+//! libc backend: its raw-syscall backend finds the vDSO through the auxiliary vector, which
+//! crashes under valgrind, and a library linked into C programs should go through libc anyway.
+//!
+//! Except on the hot path. `recv`, `send` and `sendmsg` are cancellation points in glibc: each
+//! call enables and disables asynchronous cancellation around the syscall, about 60 of the 90
+//! instructions it costs. strela never cancels a thread (Rust cannot unwind a cancelled one
+//! soundly), so those three enter the kernel through glibc's plain `syscall()` instead
+//! ([`direct`]): still libc, seen by valgrind, seccomp and strace, but not by an `LD_PRELOAD`
+//! library that replaces `recv`/`send` by name (a kernel-bypass stack such as OpenOnload or
+//! libvma, a tracing shim). The `interposable-io` feature sends them through the named libc
+//! functions again, for those. (`epoll_wait` is a cancellation point too, but one call serves
+//! many events: it stays on rustix.)
 //!
 //! Readiness is edge-triggered: a socket is registered once for `IN | OUT | RDHUP | ET` and never
 //! modified again. The caller must therefore drain what it is told about: read until a short read
@@ -12,8 +22,8 @@
 //! comes when the kernel frees send space). Spurious wake-ups are harmless: every handler checks
 //! the connection's own state before acting.
 //!
-//! One function needs `unsafe` and allows it by name: [`block_sigpipe`] (libc's
-//! `pthread_sigmask`, which rustix does not wrap safely).
+//! `unsafe` is allowed by name in one function, [`block_sigpipe`] (libc's `pthread_sigmask`,
+//! which rustix does not wrap safely), and in the module [`direct`] (three syscalls).
 #![deny(unsafe_code)]
 
 use std::io;
@@ -22,7 +32,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use rustix::event::epoll;
 use rustix::io::Errno;
-use rustix::net::{self, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
+use rustix::net::{self, AddressFamily, SocketFlags, SocketType};
 
 pub use rustix::event::epoll::Event;
 
@@ -123,9 +133,9 @@ pub enum ReadOutcome {
 pub fn read(fd: BorrowedFd<'_>, buf: &mut Vec<u8>) -> io::Result<ReadOutcome> {
     let spare = buf.capacity() - buf.len();
     loop {
-        match net::recv(fd, rustix::buffer::spare_capacity(buf), RecvFlags::empty()) {
-            Ok((0, _)) => return Ok(ReadOutcome::Eof),
-            Ok((n, _)) => {
+        match recv(fd, buf) {
+            Ok(0) => return Ok(ReadOutcome::Eof),
+            Ok(n) => {
                 return Ok(ReadOutcome::Data {
                     n,
                     full: n == spare,
@@ -143,7 +153,7 @@ pub fn read(fd: BorrowedFd<'_>, buf: &mut Vec<u8>) -> io::Result<ReadOutcome> {
 #[inline]
 pub fn write(fd: BorrowedFd<'_>, data: &[u8]) -> io::Result<usize> {
     loop {
-        match net::send(fd, data, SendFlags::NOSIGNAL) {
+        match send(fd, data) {
             Ok(n) => return Ok(n),
             Err(Errno::AGAIN) => return Ok(0),
             Err(Errno::INTR) => continue,
@@ -156,14 +166,135 @@ pub fn write(fd: BorrowedFd<'_>, data: &[u8]) -> io::Result<usize> {
 /// `EAGAIN`. `MSG_NOSIGNAL` as in [`write`].
 #[inline]
 pub fn write_vectored(fd: BorrowedFd<'_>, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-    let mut control = net::SendAncillaryBuffer::default();
     loop {
-        match net::sendmsg(fd, bufs, &mut control, SendFlags::NOSIGNAL) {
+        match sendmsg(fd, bufs) {
             Ok(n) => return Ok(n),
             Err(Errno::AGAIN) => return Ok(0),
             Err(Errno::INTR) => continue,
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+/// `recv(fd, spare capacity of buf, 0)`, appending what arrived to `buf`.
+#[cfg(feature = "interposable-io")]
+#[inline]
+fn recv(fd: BorrowedFd<'_>, buf: &mut Vec<u8>) -> Result<usize, Errno> {
+    net::recv(
+        fd,
+        rustix::buffer::spare_capacity(buf),
+        net::RecvFlags::empty(),
+    )
+    .map(|(n, _)| n)
+}
+
+/// `send(fd, data, MSG_NOSIGNAL)`.
+#[cfg(feature = "interposable-io")]
+#[inline]
+fn send(fd: BorrowedFd<'_>, data: &[u8]) -> Result<usize, Errno> {
+    net::send(fd, data, net::SendFlags::NOSIGNAL)
+}
+
+/// `sendmsg(fd, {bufs}, MSG_NOSIGNAL)`, no ancillary data.
+#[cfg(feature = "interposable-io")]
+#[inline]
+fn sendmsg(fd: BorrowedFd<'_>, bufs: &[io::IoSlice<'_>]) -> Result<usize, Errno> {
+    let mut control = net::SendAncillaryBuffer::default();
+    net::sendmsg(fd, bufs, &mut control, net::SendFlags::NOSIGNAL)
+}
+
+#[cfg(not(feature = "interposable-io"))]
+use direct::{recv, send, sendmsg};
+
+/// The hot path's socket calls through glibc's `syscall()`: no cancellation-point bookkeeping
+/// (see the module docs). Each returns what the kernel returned, or its errno.
+#[cfg(not(feature = "interposable-io"))]
+#[allow(unsafe_code)]
+mod direct {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    /// The result of `syscall()`: `-1` with errno set on failure.
+    #[inline(always)]
+    fn result(r: libc::c_long) -> Result<usize, Errno> {
+        if r < 0 {
+            Err(errno())
+        } else {
+            Ok(r as usize)
+        }
+    }
+
+    #[cold]
+    fn errno() -> Errno {
+        Errno::from_io_error(&io::Error::last_os_error()).unwrap_or(Errno::IO)
+    }
+
+    /// `recvfrom(fd, spare capacity of buf, 0, NULL, NULL)`, appending what arrived to `buf`.
+    #[inline]
+    pub(super) fn recv(fd: BorrowedFd<'_>, buf: &mut Vec<u8>) -> Result<usize, Errno> {
+        let spare = buf.spare_capacity_mut();
+        // SAFETY: `spare` is valid for writes of `spare.len()` bytes for the whole call and the
+        // kernel writes at most that many; the address arguments are null (not wanted); `fd` is
+        // an open descriptor for the call's duration (borrowed). Every argument is passed as a
+        // `c_long`, the width `syscall()` reads them at.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_recvfrom,
+                fd.as_raw_fd() as libc::c_long,
+                spare.as_mut_ptr() as libc::c_long,
+                spare.len() as libc::c_long,
+                0 as libc::c_long,
+                0 as libc::c_long,
+                0 as libc::c_long,
+            )
+        };
+        let n = result(r)?;
+        // SAFETY: the kernel initialised the first `n` (≤ spare capacity) bytes after `len`.
+        unsafe { buf.set_len(buf.len() + n) };
+        Ok(n)
+    }
+
+    /// `sendto(fd, data, MSG_NOSIGNAL, NULL, 0)`.
+    #[inline]
+    pub(super) fn send(fd: BorrowedFd<'_>, data: &[u8]) -> Result<usize, Errno> {
+        // SAFETY: `data` is valid for reads of `data.len()` bytes for the whole call; no
+        // address is given; `fd` is open for the call's duration (borrowed); every argument is
+        // a `c_long`.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_sendto,
+                fd.as_raw_fd() as libc::c_long,
+                data.as_ptr() as libc::c_long,
+                data.len() as libc::c_long,
+                libc::MSG_NOSIGNAL as libc::c_long,
+                0 as libc::c_long,
+                0 as libc::c_long,
+            )
+        };
+        result(r)
+    }
+
+    /// `sendmsg(fd, {bufs}, MSG_NOSIGNAL)`, no address and no ancillary data.
+    #[inline]
+    pub(super) fn sendmsg(fd: BorrowedFd<'_>, bufs: &[io::IoSlice<'_>]) -> Result<usize, Errno> {
+        // SAFETY: an all-zero msghdr is a valid value (null pointers, zero lengths).
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        // `IoSlice` is ABI-compatible with `struct iovec` on Unix (std guarantees it), and the
+        // kernel only reads through the pointer.
+        msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+        msg.msg_iovlen = bufs.len() as _;
+        // SAFETY: `msg` and the `bufs` it points to (each valid for reads of its length) live
+        // across the call; `fd` is open for the call's duration (borrowed); every argument is a
+        // `c_long`.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_sendmsg,
+                fd.as_raw_fd() as libc::c_long,
+                &msg as *const libc::msghdr as libc::c_long,
+                libc::MSG_NOSIGNAL as libc::c_long,
+            )
+        };
+        result(r)
     }
 }
 
