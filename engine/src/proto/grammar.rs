@@ -647,34 +647,20 @@ pub(crate) fn fast(
     if *b.get(i)? != b'/' {
         return None;
     }
-    let mut part = i;
-    let mut mask = PCHAR;
-    let mut query = None;
-    loop {
-        i = run_to(b, i, mask, Some(b' '));
-        match *b.get(i)? {
-            b'%' if b.get(i + 1)?.is_ascii_hexdigit() && b.get(i + 2)?.is_ascii_hexdigit() => {
-                i += 3;
-            }
-            b'?' if mask == PCHAR => {
-                line.path = (part as u16, (i - part) as u16);
-                i += 1;
-                part = i;
-                mask = QCHAR;
-                query = Some(());
-            }
-            b' ' => break,
-            _ => return None,
-        }
+    // The path, then the query if a `?` follows; each part with its class as a constant, so
+    // the sixteen-byte masks are built once at compile time, not per request.
+    let part = i;
+    i = target_part::<PCHAR>(b, i)?;
+    line.path = (part as u16, (i - part) as u16);
+    line.query = None;
+    if b[i] == b'?' {
+        i += 1;
+        let part = i;
+        i = target_part::<QCHAR>(b, i)?; // stops only at the space (`?` is a query byte)
+        line.query = Some((part as u16, (i - part) as u16));
     }
     if i - target_start > lim.max_uri_bytes {
         return None;
-    }
-    if query.is_some() {
-        line.query = Some((part as u16, (i - part) as u16));
-    } else {
-        line.path = (part as u16, (i - part) as u16);
-        line.query = None;
     }
     i += 1;
     // `HTTP/1.x\r\n` as one 8-byte and one 2-byte compare.
@@ -736,6 +722,24 @@ pub(crate) fn fast(
         f.value = Span::at(value, e);
         nf += 1;
         i += 2;
+    }
+}
+
+/// One part of a request target in [`fast`] from `i`: bytes of class `MASK` and `%XX`
+/// escapes, up to the first other byte, which must be a space or (in a path) a `?`. Returns its
+/// index; `None` for anything else (or the end of the buffer).
+#[inline(always)]
+fn target_part<const MASK: u8>(b: &[u8], mut i: usize) -> Option<usize> {
+    loop {
+        i = run_to(b, i, MASK, Some(b' '));
+        match *b.get(i)? {
+            b'%' if b.get(i + 1)?.is_ascii_hexdigit() && b.get(i + 2)?.is_ascii_hexdigit() => {
+                i += 3;
+            }
+            b' ' => return Some(i),
+            b'?' if MASK == PCHAR => return Some(i),
+            _ => return None,
+        }
     }
 }
 

@@ -455,6 +455,63 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_fast_path_and_the_general_scanner_agree_on_request_targets() {
+        // Paths and queries of every length class around the sixteen-byte steps, escapes at
+        // the edges, `?` inside a query, and the bytes either part refuses.
+        let long = "a".repeat(40);
+        let targets = [
+            "/".to_string(),
+            "/plaintext".into(),
+            format!("/{long}"),
+            format!("/{long}?{long}"),
+            "/?".into(),
+            "/a?".into(),
+            "/a??b?".into(),
+            "/a?b=1&c=/d?e".into(),
+            "/%41%2f?%3D%zz".into(),
+            "/%41%2fb?%3Dc".into(),
+            format!("/{long}%2"),
+            format!("/{long}?x%4"),
+            "/a#b".into(),
+            "/a?b#c".into(),
+            "/a b".into(),
+            "/a?b c".into(),
+            "/a\x7f".into(),
+            format!("/{long}/_-.~!$&'()*+,;=:@?{long}/?_-.~"),
+            "/[x]".into(),
+            "/a?[x]".into(),
+            "*".into(),
+            "http://h/a?b".into(),
+        ];
+        let limits = Limits::default();
+        let meta = crate::service::request::RequestMeta::default();
+        for t in targets {
+            for tail in ["", "?"] {
+                let req = format!("GET {t}{tail} HTTP/1.1\r\nHost: h\r\n\r\n");
+                let b = req.as_bytes();
+                let (mut s1, mut s2) = (HeaderScratch::default(), HeaderScratch::default());
+                let fast = format!("{:?}", parse_head(b, &mut s1, &limits));
+                let general = format!("{:?}", parse_head_general(b, &mut s2, &limits));
+                assert_eq!(fast, general, "{req:?}");
+                let origin_form = t.starts_with('/');
+                if let (true, Ok(Parsed::Complete(h))) =
+                    (origin_form, parse_head(b, &mut s1, &limits))
+                {
+                    let spans = spans(&s1, &h);
+                    let r =
+                        crate::service::request::Request::new(&b[..h.head_len()], h, spans, &meta);
+                    let q = if r.has_query() {
+                        format!("?{}", r.query())
+                    } else {
+                        String::new()
+                    };
+                    assert_eq!(format!("{}{q}", r.path()), format!("{t}{tail}"), "{req:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn eq_lower_is_ascii_case_insensitive_equality_on_tokens_and_values() {
         // Every token or field-value byte in every position, against targets of each length
         // class (a byte, four, eight, more).
