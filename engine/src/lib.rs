@@ -26,9 +26,9 @@
 //! library; the `strela` binary uses mimalloc (feature `mimalloc`, on by default).
 #![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
-// Two functions need `unsafe` and allow it by name: `Request::str_of` (the UTF-8 view of
-// grammar-checked spans) and the SSE2 load in `proto::simd`; syscalls go through rustix, so
-// nothing else does.
+// `unsafe` is allowed by name where it is needed: `Request::str_of` (the UTF-8 view of
+// grammar-checked spans), the SSE2 loads in `proto::simd`, and in `sys` the three hot-path
+// syscalls through glibc's `syscall()` and `pthread_sigmask`; other syscalls go through rustix.
 #![deny(unsafe_code)]
 
 pub mod app;
@@ -52,6 +52,7 @@ pub use runtime::server::{
     default_workers, Server, ServerBuilder, ServerHandle, ServerStats, Stopper,
 };
 pub use service::body::{BodyPolicy, BodyReader, ReadNow};
+pub use service::clock::Stamp;
 pub use service::defer::{BlockingPool, CancelToken, Deferred, Reply};
 pub use service::handler::{limit_body, stream_body, Handler, Refusal, WithBody};
 pub use service::request::{Request, RequestMeta, RouteMatch};

@@ -416,6 +416,13 @@ pub fn block_sigpipe() {
     }
 }
 
+/// Nanoseconds on `CLOCK_MONOTONIC` (what `Instant` reads) from its arbitrary origin.
+#[inline]
+pub fn monotonic_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}
+
 /// An epoll instance and its event list.
 pub struct Poller {
     fd: OwnedFd,

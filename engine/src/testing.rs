@@ -107,7 +107,7 @@ impl<H: Handler> Driver<H> {
         );
         if self.svc.has_unobserved() {
             self.svc
-                .observe_latency(&mut self.cx.stats, std::time::Instant::now());
+                .observe_latency(&mut self.cx.stats, crate::service::clock::Stamp::now());
         }
         if self.conn.has_pieces() {
             self.take_output();
@@ -129,7 +129,7 @@ impl<H: Handler> Driver<H> {
     /// Answers the complete requests in the read buffer (as the worker does after a read or
     /// once the client read enough output). Returns how many were answered.
     pub fn process(&mut self) -> usize {
-        self.svc.meta.received = std::time::Instant::now();
+        self.svc.meta.received = crate::service::clock::Stamp::now();
         let n = dispatch::process(
             &mut self.conn,
             self.origin,
@@ -139,7 +139,7 @@ impl<H: Handler> Driver<H> {
         );
         if self.svc.has_unobserved() {
             self.svc
-                .observe_latency(&mut self.cx.stats, std::time::Instant::now());
+                .observe_latency(&mut self.cx.stats, crate::service::clock::Stamp::now());
         }
         n
     }

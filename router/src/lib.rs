@@ -428,6 +428,17 @@ impl<T> Router<T> {
             .flat_map(|e| e.methods.iter().map(move |(_, m, _)| (&**m, &*e.pattern)))
     }
 
+    /// The value for `method` at a pattern without parameters that is exactly `path`, and the
+    /// pattern: [`Router::lookup`]'s common case without building a [`Lookup`] (a static hit
+    /// has no parameters to carry). `None` when no static pattern is `path` or it has no value
+    /// for `method`; [`Router::lookup`] then decides (parameters, `405`, `OPTIONS`, redirect).
+    #[inline(always)]
+    pub fn lookup_static(&self, method: &str, path: &str) -> Option<(&T, &str)> {
+        let ep = &self.endpoints[self.statics.get(path)?];
+        let value = ep.find(method, self.options.head_from_get)?;
+        Some((value, &ep.pattern))
+    }
+
     /// Looks up `method` and `path`. See the crate docs for order and cost.
     #[inline(always)]
     pub fn lookup<'r, 'p>(&'r self, method: &str, path: &'p str) -> Lookup<'r, 'p, T> {

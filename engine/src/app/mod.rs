@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use strela_router::{InsertError, Lookup, Options, Router};
+use strela_router::{InsertError, Lookup, Options, Params, Router};
 
 pub mod error;
 mod ext;
@@ -37,11 +37,24 @@ pub struct App {
     counters: Arc<RouteCounters>,
     /// Counter index of requests no route matched.
     unmatched: usize,
+    /// The parameters of a static route: none.
+    no_params: Params<'static, 'static>,
 }
 
 impl Handler for App {
     #[inline]
     fn call(&self, req: &Request<'_>, res: &mut Response<'_>) {
+        // A static route (the usual case) first: no `Lookup` to build and match.
+        if let Some((route, pattern)) = self.router.lookup_static(req.method(), req.path()) {
+            let m = RouteMatch {
+                pattern,
+                params: &self.no_params,
+            };
+            route.handler.call(&req.with_route(&m), res);
+            let status = (!res.is_deferred()).then(|| res.status_code());
+            self.counters.count(req.meta().id, route.idx, status);
+            return;
+        }
         // Matched by reference: binding the result by value would copy matchit's inline
         // parameters once more (a 16-byte load of just-written 8-byte stores, which stalls).
         let lookup = self.router.lookup(req.method(), req.path());
@@ -183,6 +196,7 @@ impl AppBuilder {
                 fallback,
                 counters: counters.clone(),
                 unmatched,
+                no_params: Params::new(),
             }),
         };
         for m in self.middleware.into_iter().rev() {

@@ -35,6 +35,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::service::clock::Stamp;
+
 use crate::proto::conn::{plain_answer, Context};
 use crate::proto::output::Front;
 use crate::proto::stats::{Counter, TimeoutKind};
@@ -108,7 +110,7 @@ struct State<'h, H: ?Sized> {
     handler: &'h H,
     accept_paused: bool,
     wheel: Wheel,
-    start: Instant,
+    start: Stamp,
     tick: u64,
     due: Vec<u64>,
     /// Draining since this instant (stop requested).
@@ -164,7 +166,7 @@ impl<H: Handler + ?Sized> Worker<H> {
         let mut limits_gen = self.shared.limits_gen.load(Ordering::Acquire);
         let cx = Context::new(&self.shared.limits(), sys::coarse_unix_secs());
         let svc = Service::new(inbox.clone(), self.id as u16);
-        let start = Instant::now();
+        let start = Stamp::now();
         let mut st = State {
             listeners: self.listeners,
             slab: Slab::default(),
@@ -223,7 +225,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                 limits_gen = gen;
                 st.cx.limits = (*self.shared.limits()).clone();
             }
-            let now = Instant::now();
+            let now = Stamp::now();
             st.cx.date.refresh(sys::coarse_unix_secs());
             st.svc.meta.received = now;
             // The first read of this turn is timed from the wake-up: nothing ran since.
@@ -250,10 +252,13 @@ impl<H: Handler + ?Sized> Worker<H> {
                 }
             }
             st.svc.clock = None; // kept for reads in this turn only
-            if st.svc.next_deadline().is_some_and(|at| at <= now) {
-                st.expire_deferred(now);
+            if let Some(at) = st.svc.next_deadline() {
+                let now = Instant::now(); // deadlines are instants; read only when one is set
+                if at <= now {
+                    st.expire_deferred(now);
+                }
             }
-            let tick = now.duration_since(st.start).as_secs();
+            let tick = now.nanos_since(st.start) / 1_000_000_000;
             if tick > st.tick {
                 st.expire(tick);
             }
@@ -678,7 +683,7 @@ fn read_loop<H: Handler + ?Sized>(
                 // would count time queued behind other connections): from the clock
                 // reading that ended the previous batch's writes (or the wake-up) when
                 // nothing but this read came since, else from a new one.
-                svc.meta.received = svc.clock.take().unwrap_or_else(Instant::now);
+                svc.meta.received = svc.clock.take().unwrap_or_else(Stamp::now);
                 if answer(e, at, handler, cx, svc).is_err() {
                     break false;
                 }
@@ -757,7 +762,7 @@ fn answer<H: Handler + ?Sized>(
 ) -> io::Result<()> {
     let r = answer_and_write(e, at, handler, cx, svc);
     if svc.has_unobserved() {
-        svc.observe_latency(&mut cx.stats, Instant::now());
+        svc.observe_latency(&mut cx.stats, Stamp::now());
     }
     r
 }

@@ -18,6 +18,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::service::clock::Stamp;
+
 use crate::proto::body::BodySink;
 use crate::proto::conn::{Answer, Conn, Context, Incoming, Refused, Step};
 use crate::proto::fields::status_class;
@@ -34,7 +36,7 @@ use crate::service::stream::{BodySource, Chan, Produce};
 /// A request answered later, or whose body is still being streamed: what its answer needs.
 #[derive(Debug)]
 pub struct Waiting {
-    received: Instant,
+    received: Stamp,
     /// The deferred handle's shared state (none for a stream started on the worker).
     cell: Option<Arc<Cell>>,
     keep_alive: bool,
@@ -119,7 +121,7 @@ pub struct Service {
     /// A clock reading the caller may take as the next `meta.received` instead of reading the
     /// clock again: set when latency is observed (and by the worker on waking up), taken by
     /// the next read. Nothing but a read may happen between its setting and its use.
-    pub clock: Option<Instant>,
+    pub clock: Option<Stamp>,
     /// Requests answered since latency was last observed, all timed from `meta.received`.
     unobserved: u64,
     deadlines: BinaryHeap<Reverse<(Instant, u64, u32)>>,
@@ -145,9 +147,9 @@ impl Service {
     /// `meta.received` to `now`, the caller's clock reading once their answers are written —
     /// and keeps `now` in [`Service::clock`] for the next read. Reads no clock itself.
     #[inline]
-    pub fn observe_latency(&mut self, stats: &mut crate::proto::stats::Stats, now: Instant) {
+    pub fn observe_latency(&mut self, stats: &mut crate::proto::stats::Stats, now: Stamp) {
         if self.unobserved != 0 {
-            let ns = now.saturating_duration_since(self.meta.received).as_nanos() as u64;
+            let ns = now.nanos_since(self.meta.received);
             stats.latency.observe(ns, self.unobserved);
             self.unobserved = 0;
         }
@@ -305,7 +307,7 @@ pub fn process<H: Handler + ?Sized>(
 fn defer_site<'a>(
     inbox: &'a Arc<Inbox>,
     in_flight: usize,
-    received: Instant,
+    received: Stamp,
     at: Origin,
     seq: u32,
     limits: &Limits,
@@ -346,7 +348,7 @@ fn conclude(
     piece: &mut Option<crate::proto::output::Piece>,
     deadlines: &mut BinaryHeap<Reverse<(Instant, u64, u32)>>,
     deferred: &mut usize,
-    received: Instant,
+    received: Stamp,
     at: Origin,
     seq: u32,
 ) -> Answer<Waiting> {
@@ -490,7 +492,7 @@ fn start_stream(
     mut res: Response<'_>,
     keep_alive: bool,
     version: Version,
-    received: Instant,
+    received: Stamp,
 ) -> Answer<Waiting> {
     let Some(source) = res.take_stream() else {
         unreachable!("is_stream said so");
@@ -640,7 +642,7 @@ fn end_stream(
     seq: u32,
     cx: &mut Context,
     svc: &mut Service,
-    received: Instant,
+    received: Stamp,
     status: u16,
     keep_alive: bool,
 ) {
@@ -656,7 +658,7 @@ fn end_stream(
         cx.stats.status[status_class(status)] += 1;
         cx.stats
             .latency
-            .observe(received.elapsed().as_nanos() as u64, 1);
+            .observe(Stamp::now().nanos_since(received), 1);
     }
     svc.deferred -= cancelled;
     cx.stats[Counter::DeferredCancelled] += cancelled as u64;
@@ -673,7 +675,7 @@ pub fn complete(
     svc: &mut Service,
 ) -> bool {
     let draining = cx.draining;
-    let mut answered: Option<(u16, Instant)> = None;
+    let mut answered: Option<(u16, Stamp)> = None;
     let mut cancelled = 0usize;
     let found = conn.resolve(
         seq,
@@ -693,7 +695,7 @@ pub fn complete(
         cx.stats.status[status_class(status)] += 1;
         cx.stats
             .latency
-            .observe(received.elapsed().as_nanos() as u64, 1);
+            .observe(Stamp::now().nanos_since(received), 1);
     }
     svc.deferred -= cancelled;
     cx.stats[Counter::DeferredCancelled] += cancelled as u64;

@@ -25,9 +25,10 @@ pub struct Request<'a> {
 /// deadline. Typed fields, no untyped extension map.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestMeta {
-    /// When the worker woke up with this request's bytes (one clock read per event-loop turn,
-    /// shared by every request handled in that turn).
-    pub received: std::time::Instant,
+    /// When the worker read this request's bytes: one clock reading per read, shared by the
+    /// requests pipelined in it (the reading that ended the previous batch's writes, when
+    /// nothing else came between). [`Stamp::instant`](crate::Stamp::instant) converts it.
+    pub received: crate::service::clock::Stamp,
     /// Server-unique id: worker index in the top 16 bits, a per-worker sequence below.
     pub id: u64,
     /// The client's address, when the connection has one.
@@ -39,7 +40,7 @@ pub struct RequestMeta {
 impl Default for RequestMeta {
     fn default() -> Self {
         RequestMeta {
-            received: std::time::Instant::now(),
+            received: crate::service::clock::Stamp::now(),
             id: 0,
             peer: None,
             deadline: None,

@@ -74,7 +74,7 @@ pub(crate) struct DeferSite<'a> {
     pub(crate) inbox: &'a Arc<Inbox>,
     pub(crate) token: u64,
     pub(crate) seq: u32,
-    pub(crate) received: Instant,
+    pub(crate) received: crate::service::clock::Stamp,
     pub(crate) timeout: Duration,
     /// Below the worker's deferred limit.
     pub(crate) room: bool,
@@ -171,7 +171,7 @@ impl<'a> Response<'a> {
                 .body_static(b"Service Unavailable\n");
             return Deferred::inert();
         }
-        let deadline = site.received + self.deadline.unwrap_or(site.timeout);
+        let deadline = site.received.instant() + self.deadline.unwrap_or(site.timeout);
         let (d, cell) = Deferred::new(
             site.inbox,
             site.token,
