@@ -119,6 +119,9 @@ impl Handler for App {
 /// A finished application: the handler to serve and its per-route counters.
 pub type Built = (Box<dyn Handler>, Arc<RouteCounters>);
 
+/// Puts one middleware, by its own type, in front of a handler.
+type Layer = Box<dyn FnOnce(Box<dyn Handler>) -> Box<dyn Handler> + Send>;
+
 /// Collects routes, middleware and options; [`AppBuilder::build`] checks them and returns the
 /// handler to serve. Route errors (conflicts, bad patterns) are kept and reported by `build`,
 /// so a chain of calls needs one `?` at the end.
@@ -126,7 +129,8 @@ pub type Built = (Box<dyn Handler>, Arc<RouteCounters>);
 pub struct AppBuilder {
     router: Router<Route>,
     routes: Vec<(String, String)>,
-    middleware: Vec<Box<dyn Middleware>>,
+    /// Each added middleware as the step that puts it in front of the handler built so far.
+    middleware: Vec<Layer>,
     fallback: Option<Box<dyn Handler>>,
     errors: Vec<InsertError>,
 }
@@ -152,7 +156,8 @@ impl AppBuilder {
 
     /// Adds middleware; the first added is the outermost (sees the request first).
     pub fn wrap(&mut self, m: impl Middleware) -> &mut Self {
-        self.middleware.push(Box::new(m));
+        self.middleware
+            .push(Box::new(move |next| Box::new(Chain::new(m, next))));
         self
     }
 
@@ -199,8 +204,8 @@ impl AppBuilder {
                 no_params: Params::new(),
             }),
         };
-        for m in self.middleware.into_iter().rev() {
-            h = Box::new(Chain::new(m, h));
+        for wrap in self.middleware.into_iter().rev() {
+            h = wrap(h);
         }
         Ok((h, counters))
     }
