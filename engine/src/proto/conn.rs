@@ -205,7 +205,7 @@ fn out_buf<'b, P>(
 #[inline(always)]
 fn incoming<'c, P>(
     bytes: &'c [u8],
-    head: Head,
+    head: &'c Head,
     wbuf: &'c mut Vec<u8>,
     extra: &'c mut Option<Box<Extra<P>>>,
     cx: &'c mut Context,
@@ -223,7 +223,7 @@ fn incoming<'c, P>(
     } = cx;
     Incoming {
         bytes,
-        spans: head::spans(scratch, &head),
+        spans: head::spans(scratch, head),
         head,
         out: out_buf(wbuf, extra, pool),
         body_scratch,
@@ -292,7 +292,7 @@ pub struct Incoming<'c> {
     /// when handed out by [`Conn::answer_head`].
     pub bytes: &'c [u8],
     /// The parsed head (its `content_length` is the body's length).
-    pub head: Head,
+    pub head: &'c Head,
     /// The head's fields.
     pub spans: &'c [HeaderSpan],
     /// Where the answer goes.
@@ -640,7 +640,7 @@ impl<P> Conn<P> {
             let bytes = &self.rbuf[start..start + total];
             let done = answer(incoming(
                 bytes,
-                head,
+                &head,
                 &mut self.wbuf,
                 &mut self.extra,
                 cx,
@@ -743,7 +743,7 @@ impl<P> Conn<P> {
         let bytes = &self.rbuf[start..start + head_len];
         let (done, sink) = answer(incoming(
             bytes,
-            head,
+            &head,
             &mut self.wbuf,
             &mut self.extra,
             cx,

@@ -499,7 +499,7 @@ mod tests {
                 {
                     let spans = spans(&s1, &h);
                     let r =
-                        crate::service::request::Request::new(&b[..h.head_len()], h, spans, &meta);
+                        crate::service::request::Request::new(&b[..h.head_len()], &h, spans, &meta);
                     let q = if r.has_query() {
                         format!("?{}", r.query())
                     } else {

@@ -424,9 +424,9 @@ fn answer_head<H: Handler + ?Sized>(
         draining,
     } = inc;
     let declared = head.content_length;
-    let mut view = head;
+    let mut view = *head;
     view.content_length = 0; // the view holds the head only
-    let probe = Request::new(bytes, view, spans, &svc.meta);
+    let probe = Request::new(bytes, &view, spans, &svc.meta);
     let limit = match handler.body_policy(&probe) {
         BodyPolicy::Buffer => {
             let limit = limits.max_body_bytes as u64;
@@ -447,7 +447,7 @@ fn answer_head<H: Handler + ?Sized>(
         limit,
         (!head.is_chunked()).then_some(declared),
     );
-    let req = Request::new(bytes, view, spans, &svc.meta).with_tap(&tap);
+    let req = Request::new(bytes, &view, spans, &svc.meta).with_tap(&tap);
     // A client waiting for "100 Continue" gets it if the handler asks for the body; it is
     // written now, ahead of the answer, and taken back if the handler does not ask.
     const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -466,7 +466,7 @@ fn answer_head<H: Handler + ?Sized>(
     if sink.is_none() && expects {
         res.unprefix(CONTINUE.len()); // not asked for: the 100 is taken back
     }
-    let ka = req.keep_alive() && (sink.is_some() || crate::proto::conn::drains(&head));
+    let ka = req.keep_alive() && (sink.is_some() || crate::proto::conn::drains(head));
     let received = svc.meta.received;
     let (deadlines, deferred) = (&mut svc.deadlines, &mut svc.deferred);
     let answer = conclude(

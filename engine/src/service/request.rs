@@ -16,7 +16,8 @@ pub struct Request<'a> {
     headers: &'a [HeaderSpan],
     meta: &'a RequestMeta,
     route: Option<&'a RouteMatch<'a>>,
-    head: Head,
+    /// The parse result, where the connection keeps it (not copied into every view).
+    head: &'a Head,
     /// A body still arriving, streamed to this handler.
     tap: Option<&'a BodyTap>,
 }
@@ -58,17 +59,18 @@ pub struct RouteMatch<'a> {
 }
 
 impl<'a> Request<'a> {
-    /// Builds the view over `buf` (which starts at the head) from a parse result.
+    /// Builds the view over `buf` (which starts at the head) from a parse result: `buf` holds
+    /// the head and its whole body, or the head alone.
     #[inline]
     pub(crate) fn new(
         buf: &'a [u8],
-        head: Head,
+        head: &'a Head,
         headers: &'a [HeaderSpan],
         meta: &'a RequestMeta,
     ) -> Self {
-        debug_assert_eq!(
-            buf.len() as u64,
-            u64::from(head.head_len) + head.content_length
+        debug_assert!(
+            buf.len() as u64 == u64::from(head.head_len) + head.content_length
+                || buf.len() as u64 == u64::from(head.head_len)
         );
         Request {
             buf,
@@ -248,18 +250,16 @@ impl std::fmt::Debug for Request<'_> {
 /// heads themselves, such as the C ABI: `buf` and `scratch` are what [`parse_head`](crate::proto::head::parse_head) was given.
 pub fn head_view<'a>(
     buf: &'a [u8],
-    head: &Head,
+    head: &'a Head,
     scratch: &'a HeaderScratch,
     meta: &'a RequestMeta,
 ) -> Request<'a> {
-    let mut h = *head;
-    h.content_length = 0;
     Request::new(
         &buf[..head.head_len as usize],
-        h,
+        head,
         crate::proto::head::spans(scratch, head),
         meta,
     )
 }
 
-const _: () = assert!(std::mem::size_of::<Request<'static>>() <= 88);
+const _: () = assert!(std::mem::size_of::<Request<'static>>() <= 64);
