@@ -114,20 +114,37 @@ impl std::error::Error for InsertError {}
 
 /// A method token packed for comparison: tokens of up to 8 bytes (every standard method) are
 /// one zero-padded `u64` (tokens never contain NUL, so the packing is unique); longer ones are
-/// marked and compared as strings.
+/// marked and compared as strings. A caller that already knows the method (a parsed request
+/// head) can keep the keys of the usual ones as constants ([`MethodKey::of_const`]) and look
+/// up with [`Router::lookup_static_key`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct MethodKey(u64);
+pub struct MethodKey(u64);
 
 const LONG_METHOD: u64 = u64::MAX;
 
 impl MethodKey {
+    /// The key of method token `m`.
     #[inline]
-    fn of(m: &str) -> MethodKey {
+    pub fn of(m: &str) -> MethodKey {
         let b = m.as_bytes();
         if b.len() > 8 {
             return MethodKey(LONG_METHOD);
         }
         let k = pack_le(b);
+        MethodKey(k)
+    }
+
+    /// [`MethodKey::of`] at compile time.
+    pub const fn of_const(m: &str) -> MethodKey {
+        let b = m.as_bytes();
+        if b.len() > 8 {
+            return MethodKey(LONG_METHOD);
+        }
+        let (mut k, mut i) = (0u64, 0);
+        while i < b.len() {
+            k |= (b[i] as u64) << (8 * i);
+            i += 1;
+        }
         MethodKey(k)
     }
 }
@@ -434,8 +451,21 @@ impl<T> Router<T> {
     /// for `method`; [`Router::lookup`] then decides (parameters, `405`, `OPTIONS`, redirect).
     #[inline(always)]
     pub fn lookup_static(&self, method: &str, path: &str) -> Option<(&T, &str)> {
+        self.lookup_static_key(MethodKey::of(method), method, path)
+    }
+
+    /// [`Router::lookup_static`] with the method's key already made (`key` must be
+    /// `MethodKey::of(method)`).
+    #[inline(always)]
+    pub fn lookup_static_key(
+        &self,
+        key: MethodKey,
+        method: &str,
+        path: &str,
+    ) -> Option<(&T, &str)> {
+        debug_assert_eq!(key, MethodKey::of(method));
         let ep = &self.endpoints[self.statics.get(path)?];
-        let value = ep.find(method, self.options.head_from_get)?;
+        let value = ep.find_key(key, method, self.options.head_from_get)?;
         Some((value, &ep.pattern))
     }
 
@@ -551,7 +581,11 @@ impl<T> Router<T> {
 impl<T> Endpoint<T> {
     #[inline(always)]
     fn find(&self, method: &str, head_from_get: bool) -> Option<&T> {
-        let key = MethodKey::of(method);
+        self.find_key(MethodKey::of(method), method, head_from_get)
+    }
+
+    #[inline(always)]
+    fn find_key(&self, key: MethodKey, method: &str, head_from_get: bool) -> Option<&T> {
         for (k, m, v) in &self.methods {
             if *k == key && (key.0 != LONG_METHOD || &**m == method) {
                 return Some(v);
@@ -619,8 +653,10 @@ mod tests {
             let mut w = [0u8; 8];
             w[..m.len()].copy_from_slice(m.as_bytes());
             assert_eq!(MethodKey::of(m).0, u64::from_le_bytes(w), "{m}");
+            assert_eq!(MethodKey::of_const(m), MethodKey::of(m), "{m}");
         }
         assert_eq!(MethodKey::of("VERYLONGMETHOD").0, LONG_METHOD);
+        assert_eq!(MethodKey::of_const("VERYLONGMETHOD").0, LONG_METHOD);
     }
 
     use super::*;

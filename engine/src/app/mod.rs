@@ -9,7 +9,9 @@
 
 use std::sync::Arc;
 
-use strela_router::{InsertError, Lookup, Options, Params, Router};
+use strela_router::{InsertError, Lookup, MethodKey, Options, Params, Router};
+
+use crate::proto::head::Method;
 
 pub mod error;
 mod ext;
@@ -41,11 +43,36 @@ pub struct App {
     no_params: Params<'static, 'static>,
 }
 
+/// The router keys of the methods [`Method`] names, in the order of its variants (`Other` is
+/// not among them: its key is made from the name).
+const METHOD_KEYS: [MethodKey; 9] = {
+    use Method::*;
+    let ms = [Get, Head, Post, Put, Delete, Patch, Options, Connect, Trace];
+    let mut keys = [MethodKey::of_const(""); 9];
+    let mut i = 0;
+    while i < ms.len() {
+        keys[ms[i] as usize] = MethodKey::of_const(ms[i].as_str());
+        i += 1;
+    }
+    keys
+};
+
+/// The request's method as a router key: a table entry for the methods the head decoded.
+#[inline(always)]
+fn method_key(req: &Request<'_>) -> MethodKey {
+    match METHOD_KEYS.get(req.method_kind() as usize) {
+        Some(&k) => k,
+        None => MethodKey::of(req.method()),
+    }
+}
+
 impl Handler for App {
     #[inline]
     fn call(&self, req: &Request<'_>, res: &mut Response<'_>) {
         // A static route (the usual case) first: no `Lookup` to build and match.
-        if let Some((route, pattern)) = self.router.lookup_static(req.method(), req.path()) {
+        let key = method_key(req);
+        if let Some((route, pattern)) = self.router.lookup_static_key(key, req.method(), req.path())
+        {
             let m = RouteMatch {
                 pattern,
                 params: &self.no_params,
@@ -220,5 +247,19 @@ impl std::fmt::Debug for AppBuilder {
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("App").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_keys_follow_the_method_variants() {
+        use Method::*;
+        for m in [Get, Head, Post, Put, Delete, Patch, Options, Connect, Trace] {
+            assert_eq!(METHOD_KEYS[m as usize], MethodKey::of(m.as_str()), "{m:?}");
+        }
+        assert!(METHOD_KEYS.get(Other as usize).is_none());
     }
 }
