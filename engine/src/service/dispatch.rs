@@ -262,7 +262,9 @@ pub fn process<H: Handler + ?Sized>(
             let (ka, received) = (req.keep_alive(), svc.meta.received);
             if res.is_plain() {
                 // The usual answer, finished where it is (moving the response costs a copy).
-                return send(&mut res, ka, head.version, draining, piece);
+                let answer = send(&mut res, ka, head.version, draining, piece);
+                res.dispose();
+                return answer;
             }
             let (deadlines, deferred) = (&mut svc.deadlines, &mut svc.deferred);
             conclude(
