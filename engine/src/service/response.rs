@@ -639,7 +639,7 @@ const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
 /// (no memcpy call, which costs more than the copy at this size); others as usual. Correct at
 /// any capacity; the caller reserves room so that neither copy grows the buffer.
 #[inline(always)]
-fn extend_small(out: &mut Vec<u8>, b: &[u8]) {
+pub(crate) fn extend_small(out: &mut Vec<u8>, b: &[u8]) {
     let n = b.len();
     let at = out.len();
     if (8..=16).contains(&n) {
