@@ -816,26 +816,36 @@ pub fn is_host(v: &[u8]) -> bool {
     };
     match &v[i..] {
         [] => true,
-        [b':', port @ ..] => {
-            // *DIGIT, at most 65535: digit strings of equal length compare as numbers.
-            port.len() <= 5
-                && port.iter().all(u8::is_ascii_digit)
-                && (port.len() < 5 || port <= &b"65535"[..])
-        }
+        [b':', port @ ..] => is_port(port),
         _ => false,
     }
 }
 
 /// [`is_host`] of the value at `span` in `buf`, the head it was recorded in: a plain reg-name
-/// (no `%XX`, no port, no IP literal) is judged sixteen bytes at a time straight from the head
-/// — the bytes after a value (OWS, CR) end a reg-name — and anything else by [`is_host`].
+/// with or without a port (no `%XX`, no IP literal) is judged sixteen bytes at a time straight
+/// from the head — the bytes after a value (OWS, CR) end a reg-name — and anything else by
+/// [`is_host`].
 #[inline(always)]
 pub(crate) fn is_host_at(buf: &[u8], span: Span) -> bool {
     let (start, end) = (span.start(), span.start() + span.len as usize);
-    if start < end && buf[start] != b'[' && run_to(buf, start, RCHAR, Some(b'\r')) == end {
-        return true;
+    if start < end && buf[start] != b'[' {
+        let i = run_to(buf, start, RCHAR, Some(b':'));
+        if i == end {
+            return true;
+        }
+        if i < end && buf[i] == b':' {
+            return is_port(&buf[i + 1..end]);
+        }
     }
     is_host(&buf[start..end])
+}
+
+/// `port = *DIGIT`, at most 65535: digit strings of equal length compare as numbers.
+#[inline(always)]
+fn is_port(port: &[u8]) -> bool {
+    port.len() <= 5
+        && port.iter().all(u8::is_ascii_digit)
+        && (port.len() < 5 || port <= &b"65535"[..])
 }
 
 /// `authority-form = uri-host ":" port` (CONNECT): a host with a non-empty port.
@@ -906,17 +916,39 @@ mod tests {
         ] {
             assert!(!is_host(bad), "{:?}", String::from_utf8_lossy(bad));
         }
-        // From inside a head, followed by what may follow a value, the same verdicts.
+        // From inside a head, followed by what may follow a value, the same verdicts: every
+        // case above, and long names (past a sixteen-byte step) with and without ports.
         let long: &[u8] = b"a-very-long-host-name.example.com";
-        for v in [
+        let mut values: Vec<Vec<u8>> = [
             &b""[..],
             b"localhost",
             b"a%20b",
             b"[::1]:443",
             b"host:80",
             b"a b",
-            long,
+            b"a:1:2",
+            b"h:8a",
+            b"127.0.0.1:8080",
+            b"example.com:8080",
+            b"host:",
+            b"host:port",
+            b"host:65536",
+            b"[::1]x",
+            b"::1",
+            b":80",
+            b"%zz",
+            b"h\"",
+            b"h\xff:80",
+        ]
+        .iter()
+        .map(|v| v.to_vec())
+        .collect();
+        for port in [
+            "", ":", ":8080", ":65535", ":65536", ":123456", ":1:2", ":x", "%41:80",
         ] {
+            values.push([long, port.as_bytes()].concat());
+        }
+        for v in values.iter().map(Vec::as_slice) {
             for after in [&b"\r\n"[..], b" \r\n", b"\t\r\nAccept: */*\r\n\r\n"] {
                 let buf = [&b"Host: "[..], v, after].concat();
                 let span = Span::at(6, 6 + v.len());
