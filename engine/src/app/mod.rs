@@ -147,7 +147,26 @@ impl Handler for App {
 pub type Built = (Box<dyn Handler>, Arc<RouteCounters>);
 
 /// Puts one middleware, by its own type, in front of a handler.
-type Layer = Box<dyn FnOnce(Box<dyn Handler>) -> Box<dyn Handler> + Send>;
+type Layer = Box<dyn Wrap>;
+
+/// One middleware, by its own type, waiting to be put in front of a handler: the router
+/// itself for the innermost layer (so that layer calls it directly), any handler otherwise.
+trait Wrap: Send {
+    fn over(self: Box<Self>, next: Box<dyn Handler>) -> Box<dyn Handler>;
+    fn over_app(self: Box<Self>, app: App) -> Box<dyn Handler>;
+}
+
+struct WrapWith<M>(M);
+
+impl<M: Middleware> Wrap for WrapWith<M> {
+    fn over(self: Box<Self>, next: Box<dyn Handler>) -> Box<dyn Handler> {
+        Box::new(Chain::new(self.0, next))
+    }
+
+    fn over_app(self: Box<Self>, app: App) -> Box<dyn Handler> {
+        Box::new(Chain::new(self.0, app))
+    }
+}
 
 /// Collects routes, middleware and options; [`AppBuilder::build`] checks them and returns the
 /// handler to serve. Route errors (conflicts, bad patterns) are kept and reported by `build`,
@@ -183,8 +202,7 @@ impl AppBuilder {
 
     /// Adds middleware; the first added is the outermost (sees the request first).
     pub fn wrap(&mut self, m: impl Middleware) -> &mut Self {
-        self.middleware
-            .push(Box::new(move |next| Box::new(Chain::new(m, next))));
+        self.middleware.push(Box::new(WrapWith(m)));
         self
     }
 
@@ -221,18 +239,25 @@ impl AppBuilder {
         let unmatched = names.len();
         names.push(("*".to_string(), "(unmatched)".to_string()));
         let counters = Arc::new(RouteCounters::new(names, workers));
+        let mut layers = self.middleware.into_iter().rev();
         let mut h: Box<dyn Handler> = match self.fallback {
             Some(f) if self.router.is_empty() => f,
-            fallback => Box::new(App {
-                router: self.router,
-                fallback,
-                counters: counters.clone(),
-                unmatched,
-                no_params: Params::new(),
-            }),
+            fallback => {
+                let app = App {
+                    router: self.router,
+                    fallback,
+                    counters: counters.clone(),
+                    unmatched,
+                    no_params: Params::new(),
+                };
+                match layers.next() {
+                    Some(innermost) => innermost.over_app(app),
+                    None => Box::new(app),
+                }
+            }
         };
-        for wrap in self.middleware.into_iter().rev() {
-            h = wrap(h);
+        for wrap in layers {
+            h = wrap.over(h);
         }
         Ok((h, counters))
     }

@@ -51,23 +51,24 @@ where
 }
 
 /// A middleware in front of a handler, itself a handler. The middleware is held by its own
-/// type, so the chain's call into it is direct (one dynamic call per layer, not two).
-pub struct Chain<M> {
+/// type, so the chain's call into it is direct (one dynamic call per layer, not two); so is
+/// the next handler when its type is known (the innermost layer over the router).
+pub struct Chain<M, N = Box<dyn Handler>> {
     m: M,
-    next: Box<dyn Handler>,
+    next: N,
 }
 
-impl<M: Middleware> Chain<M> {
+impl<M: Middleware, N: Handler> Chain<M, N> {
     /// `m` in front of `next`.
-    pub fn new(m: M, next: Box<dyn Handler>) -> Self {
+    pub fn new(m: M, next: N) -> Self {
         Chain { m, next }
     }
 }
 
-impl<M: Middleware> Handler for Chain<M> {
+impl<M: Middleware, N: Handler> Handler for Chain<M, N> {
     #[inline]
     fn call(&self, req: &Request<'_>, res: &mut Response<'_>) {
-        self.m.call(req, res, &*self.next)
+        self.m.call(req, res, &self.next)
     }
 
     fn refused(&self, refusal: &Refusal<'_>) {
@@ -83,10 +84,10 @@ impl<M: Middleware> Handler for Chain<M> {
 /// `handler` behind `m`, as one handler: middleware for a single route
 /// (`.post("/items", layer(auth.clone(), create))`).
 pub fn layer(m: impl Middleware, handler: impl Handler) -> impl Handler {
-    Chain::new(m, Box::new(handler))
+    Chain::new(m, handler)
 }
 
-impl<M> std::fmt::Debug for Chain<M> {
+impl<M, N> std::fmt::Debug for Chain<M, N> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Chain").finish_non_exhaustive()
     }
