@@ -6,8 +6,11 @@
 //! crashes under valgrind, and a library linked into C programs should go through libc anyway.
 //!
 //! Except on the hot path. `recv`, `send` and `sendmsg` are cancellation points in glibc: each
-//! call enables and disables asynchronous cancellation around the syscall, about 60 of the 90
-//! instructions it costs. strela never cancels a thread (Rust cannot unwind a cancelled one
+//! call enables and disables asynchronous cancellation around the syscall, about half of the
+//! 60 instructions glibc's wrapper runs per call (callgrind of the binary, one request per
+//! batch, at 2998316: `__pthread_enable_asynccancel` + `__pthread_disable_asynccancel` 62,
+//! `recv` + `send` 56 per request; `syscall()` runs 11 a call). Measured whole: 95 fewer per
+//! request (docs/lean-hot-path.md, 242febf). strela never cancels a thread (Rust cannot unwind a cancelled one
 //! soundly), so those three enter the kernel through glibc's plain `syscall()` instead
 //! ([`direct`]): still libc, seen by valgrind, seccomp and strace, but not by an `LD_PRELOAD`
 //! library that replaces `recv`/`send` by name (a kernel-bypass stack such as OpenOnload or

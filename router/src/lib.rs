@@ -715,6 +715,48 @@ mod tests {
     }
 
     #[test]
+    fn static_lookups_agree_with_lookup_on_static_hits_and_defer_everything_else() {
+        let mut r = Router::new();
+        r.insert("GET", "/users", 1).unwrap();
+        r.insert("POST", "/users", 2).unwrap();
+        r.insert("GET", "/users/{id}", 3).unwrap();
+        r.insert("GET", "/a-rather-long-static-path/x", 4).unwrap();
+        r.insert("PROPPATCHX", "/dav", 5).unwrap();
+        for (m, p) in [
+            ("GET", "/users"),
+            ("POST", "/users"),
+            ("HEAD", "/users"), // HEAD from GET (the default options)
+            ("GET", "/a-rather-long-static-path/x"),
+            ("PROPPATCHX", "/dav"), // a method over eight bytes: compared by name
+        ] {
+            let want = found(&r, m, p).map(|(v, pat, _)| (v, pat));
+            assert!(want.is_some(), "{m} {p}");
+            assert_eq!(
+                r.lookup_static(m, p).map(|(v, pat)| (*v, pat)),
+                want,
+                "{m} {p}"
+            );
+            let key = MethodKey::of_const(m);
+            assert_eq!(
+                r.lookup_static_key(key, m, p).map(|(v, pat)| (*v, pat)),
+                want
+            );
+        }
+        // Not a static hit: a parameter, a method the path lacks (405 and OPTIONS are
+        // lookup's to answer), a path no pattern is, a long method of another name.
+        for (m, p) in [
+            ("GET", "/users/7"),
+            ("DELETE", "/users"),
+            ("OPTIONS", "/users"),
+            ("GET", "/nope"),
+            ("GET", "/a-rather-long-static-path/y"),
+            ("PROPPATCHY", "/dav"),
+        ] {
+            assert!(r.lookup_static(m, p).is_none(), "{m} {p}");
+        }
+    }
+
+    #[test]
     fn methods_405_options_and_head() {
         let mut r = Router::new();
         r.insert("GET", "/a", 1).unwrap();
