@@ -370,6 +370,7 @@ impl<H: Handler + ?Sized> State<'_, H> {
 
     #[inline]
     fn on_conn(&mut self, token: u64, r: Ready) {
+        let drained = self.drained();
         let Some(e) = self.slab.get_mut(token) else {
             return;
         };
@@ -411,7 +412,6 @@ impl<H: Handler + ?Sized> State<'_, H> {
                 }
             }
         }
-        let drained = self.draining.is_some() && self.idle_grace_end.is_none();
         let (cx, svc, wheel) = (&mut self.cx, &mut self.svc, &mut self.wheel);
         let read = r.readable.then_some(r.peer_closed);
         if !serve(
@@ -434,10 +434,10 @@ impl<H: Handler + ?Sized> State<'_, H> {
     /// peer has closed, in which case the end of stream must be read now: no edge will follow.
     #[inline]
     fn read_ready(&mut self, token: u64, peer_closed: bool) {
+        let drained = self.drained();
         let Some(e) = self.slab.get_mut(token) else {
             return;
         };
-        let drained = self.draining.is_some() && self.idle_grace_end.is_none();
         let (cx, svc, wheel) = (&mut self.cx, &mut self.svc, &mut self.wheel);
         if !serve(
             e,
@@ -458,13 +458,19 @@ impl<H: Handler + ?Sized> State<'_, H> {
     /// deadline for the state it is in now.
     #[inline]
     fn settle(&mut self, token: u64) {
+        let drained = self.drained();
         let Some(e) = self.slab.get_mut(token) else {
             return;
         };
-        let drained = self.draining.is_some() && self.idle_grace_end.is_none();
         if !settle_entry(e, token, &mut self.cx, &mut self.wheel, self.tick, drained) {
             self.close(token);
         }
+    }
+
+    /// Stopping, and idle connections are to close now (no grace period, or it has passed).
+    #[inline]
+    fn drained(&self) -> bool {
+        self.draining.is_some() && self.idle_grace_end.is_none()
     }
 
     fn deadline(&self, d: std::time::Duration) -> u32 {
