@@ -512,6 +512,30 @@ mod tests {
     }
 
     #[test]
+    fn the_fast_path_and_the_general_scanner_agree_on_request_methods() {
+        // `GET ` is matched as four bytes; its neighbours must still take the token run (or
+        // be refused) exactly as the general scanner does.
+        let limits = Limits::default();
+        for m in [
+            "GET", "GETX", "GE", "get", "HEAD", "POST", "OPTIONS", "CONNECT", "X", "GET\t", "",
+            "G ET",
+        ] {
+            for rest in [" /", "  /", " *", "/"] {
+                let req = format!("{m}{rest} HTTP/1.1\r\nHost: h\r\n\r\n");
+                let b = req.as_bytes();
+                let (mut s1, mut s2) = (HeaderScratch::default(), HeaderScratch::default());
+                let fast = parse_head(b, &mut s1, &limits);
+                let general = parse_head_general(b, &mut s2, &limits);
+                assert_eq!(format!("{fast:?}"), format!("{general:?}"), "{req:?}");
+                if let Ok(Parsed::Complete(h)) = fast {
+                    assert_eq!(h.method.get(b), m.as_bytes(), "{req:?}");
+                    assert_eq!(h.method_kind, Method::from_bytes(m.as_bytes()), "{req:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn eq_lower_is_ascii_case_insensitive_equality_on_tokens_and_values() {
         // Every token or field-value byte in every position, against targets of each length
         // class (a byte, four, eight, more).
