@@ -557,23 +557,20 @@ impl<'a> Response<'a> {
         let send_body = has_body && self.flags & R_HEAD == 0;
         let by_ref = send_body && bytes.len() >= ZERO_COPY_MIN;
         let out = &mut *self.out;
-        out.reserve(48 + if send_body && !by_ref { bytes.len() } else { 0 });
-        if has_body && keep_alive && version == Version::Http11 && bytes.len() < 10_000 {
-            // The usual end of a head in two fixed-size copies (no memcpy call): the length
-            // line's name, then its digits and the blank line as one word, cut to length.
+        if has_body && keep_alive && version == Version::Http11 && bytes.len() < SMALL_END_MAX {
+            // The usual end: the length line (its digits and the blank line as one word) and
+            // a small body, in reserved room with one length update.
             let (tail, n) = length_tail(bytes.len());
-            out.extend_from_slice(b"Content-Length: ");
-            let at = out.len();
-            out.extend_from_slice(&tail.to_le_bytes());
-            out.truncate(at + n);
-        } else {
-            if has_body {
-                let mut cl = itoa::Buffer::new();
-                out.extend_from_slice(b"Content-Length: ");
-                out.extend_from_slice(cl.format(bytes.len()).as_bytes());
-            }
-            out.extend_from_slice(head_tail(has_body, keep_alive, version));
+            end_small(out, tail, n, if send_body { bytes } else { &[] });
+            return;
         }
+        out.reserve(48 + if send_body && !by_ref { bytes.len() } else { 0 });
+        if has_body {
+            let mut cl = itoa::Buffer::new();
+            out.extend_from_slice(b"Content-Length: ");
+            out.extend_from_slice(cl.format(bytes.len()).as_bytes());
+        }
+        out.extend_from_slice(head_tail(has_body, keep_alive, version));
         if by_ref {
             *piece = by_reference(std::mem::take(&mut self.body), self.body_buf);
             return;
@@ -598,6 +595,55 @@ impl<'a> Response<'a> {
         self.out
             .extend_from_slice(head_tail(has_body, keep_alive, version));
         *piece = (has_body && self.flags & R_HEAD == 0).then_some(Piece::File(f));
+    }
+}
+
+/// Bodies below this many bytes end through [`end_small`] (their length has at most four
+/// digits, and they are always copied, never written by reference).
+const SMALL_END_MAX: usize = 10_000;
+const _: () = assert!(SMALL_END_MAX <= ZERO_COPY_MIN);
+
+/// Appends `Content-Length: `, the first `n` bytes of `tail` (from [`length_tail`]) and
+/// `body`: one reservation, fixed-size stores (two overlapping ones for a body of 8 to 32
+/// bytes, a copy otherwise) and one length update — no capacity check per piece.
+#[allow(unsafe_code)]
+#[inline(always)]
+fn end_small(out: &mut Vec<u8>, tail: u64, n: usize, body: &[u8]) {
+    const NAME: &[u8; 16] = b"Content-Length: ";
+    debug_assert!(n <= 8);
+    let len = body.len();
+    out.reserve(16 + 8 + len);
+    let at = out.len();
+    // SAFETY: `reserve` left room for 16 + 8 + `len` bytes after `at`. The stores below stay
+    // inside it: the name at 16 bytes, the tail as one 8-byte word (`n` <= 8 of it count;
+    // the body overwrites the rest), the body's `len` bytes from 16 + `n` (two stores that
+    // end at its last byte, or one copy). The source reads stay inside `body` (8- or
+    // 16-byte words from its start and to its end, only when it is at least that long).
+    // Every byte up to the new length has been written before `set_len`.
+    unsafe {
+        let p = out.as_mut_ptr().add(at);
+        std::ptr::copy_nonoverlapping(NAME.as_ptr(), p, 16);
+        p.add(16).cast::<u64>().write_unaligned(tail.to_le());
+        let d = p.add(16 + n);
+        let b = body.as_ptr();
+        if (8..=16).contains(&len) {
+            let (lo, hi) = (
+                b.cast::<u64>().read_unaligned(),
+                b.add(len - 8).cast::<u64>().read_unaligned(),
+            );
+            d.cast::<u64>().write_unaligned(lo);
+            d.add(len - 8).cast::<u64>().write_unaligned(hi);
+        } else if (17..=32).contains(&len) {
+            let (lo, hi) = (
+                b.cast::<u128>().read_unaligned(),
+                b.add(len - 16).cast::<u128>().read_unaligned(),
+            );
+            d.cast::<u128>().write_unaligned(lo);
+            d.add(len - 16).cast::<u128>().write_unaligned(hi);
+        } else {
+            std::ptr::copy_nonoverlapping(b, d, len);
+        }
+        out.set_len(at + 16 + n + len);
     }
 }
 
@@ -733,6 +779,24 @@ mod tests {
                 want.extend_from_slice(&src[7..7 + n]);
                 extend_small(&mut out, &src[7..7 + n]);
                 assert_eq!(out, want, "n={n} before={before} cap={cap}");
+            }
+        }
+    }
+
+    #[test]
+    fn end_small_appends_the_length_line_and_body_at_every_length_and_capacity() {
+        let src: Vec<u8> = (0..128u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
+        for len in (0..=70).chain([99, 100, 1000]) {
+            let body = &src.repeat(8)[3..3 + len];
+            for (before, cap) in [(0, 0), (3, 8), (5, 64), (100, 128), (7, 7 + 16 + 8 + len)] {
+                let mut out = Vec::with_capacity(cap);
+                out.extend((0..before).map(|i| i as u8));
+                let mut want = out.clone();
+                want.extend_from_slice(format!("Content-Length: {len}\r\n\r\n").as_bytes());
+                want.extend_from_slice(body);
+                let (tail, n) = length_tail(len);
+                end_small(&mut out, tail, n, body);
+                assert_eq!(out, want, "len={len} before={before} cap={cap}");
             }
         }
     }
