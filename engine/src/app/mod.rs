@@ -84,8 +84,9 @@ impl Route {
 
 impl App {
     /// Everything but a static hit: a parameterised route, 405, `OPTIONS`, a redirect, the
-    /// fallback or 404. Returns the counter index.
-    #[inline]
+    /// fallback or 404. Returns the counter index. Out of line: its `Lookup` (matchit's
+    /// inline parameters) would otherwise give every static hit a large frame to set up.
+    #[inline(never)]
     fn call_looked_up(&self, req: &Request<'_>, res: &mut Response<'_>) -> usize {
         // Matched by reference: binding the result by value would copy matchit's inline
         // parameters once more (a 16-byte load of just-written 8-byte stores, which stalls).

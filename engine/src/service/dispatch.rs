@@ -235,6 +235,17 @@ pub fn process<H: Handler + ?Sized>(
     svc.meta.peer = at.peer;
     let mut answered = 0;
     let mut finished = 0u64;
+    // The service's parts, borrowed apart: the deferral site holds the inbox for the whole
+    // batch while each request takes its id and a deferral takes its deadline.
+    let Service {
+        inbox,
+        deferred,
+        meta,
+        deadlines,
+        unobserved,
+        ..
+    } = svc;
+    let site = defer_site(inbox, *deferred, meta.received, at, &cx.limits);
     loop {
         let step = conn.step(cx, |inc| {
             let Incoming {
@@ -245,28 +256,25 @@ pub fn process<H: Handler + ?Sized>(
                 body_scratch,
                 piece,
                 date,
-                limits,
                 seq,
                 draining,
                 ..
             } = inc;
-            svc.meta.id += 1;
-            let req = Request::new(bytes, head, spans, &svc.meta);
+            meta.id += 1;
+            let req = Request::new(bytes, head, spans, meta);
             let mut res = Response::new(out, body_scratch, date, head.method_kind == Method::Head);
-            let site = defer_site(&svc.inbox, svc.deferred, svc.meta.received, at, seq, limits);
-            res.set_site(&site);
+            res.set_site(&site, seq);
             if !run_handler(handler, &req, &mut res) {
                 res.discard();
                 return Answer::Failed;
             }
-            let (ka, received) = (req.keep_alive(), svc.meta.received);
+            let (ka, received) = (req.keep_alive(), meta.received);
             if res.is_plain() {
                 // The usual answer, finished where it is (moving the response costs a copy).
                 let answer = send(&mut res, ka, head.version, draining, piece);
                 res.dispose();
                 return answer;
             }
-            let (deadlines, deferred) = (&mut svc.deadlines, &mut svc.deferred);
             conclude(
                 res,
                 ka,
@@ -284,7 +292,9 @@ pub fn process<H: Handler + ?Sized>(
             Step::Wait => break,
             Step::Again => continue,
             Step::Head => {
-                let step = conn.answer_head(cx, |inc| answer_head(inc, at, handler, svc));
+                let step = conn.answer_head(cx, |inc| {
+                    answer_head(inc, at, handler, &site, meta, deadlines, deferred)
+                });
                 match step {
                     Step::Wait => break,
                     Step::Again => continue,
@@ -300,27 +310,26 @@ pub fn process<H: Handler + ?Sized>(
     }
     // Observed by the caller once the answers are written (one clock reading per batch, which
     // also starts the next read's timing): pipelined requests share the observation.
-    svc.unobserved += finished;
+    *unobserved += finished;
     answered
 }
 
-/// Where a handler that defers finds its request (the inbox, the connection, the deadline).
+/// Where a handler that defers finds its connection (the inbox, the connection, the
+/// deadline, the deferrals left), for one batch.
 #[inline(always)]
 fn defer_site<'a>(
     inbox: &'a Arc<Inbox>,
     in_flight: usize,
     received: Stamp,
     at: Origin,
-    seq: u32,
     limits: &Limits,
 ) -> DeferSite<'a> {
     DeferSite {
         inbox,
         token: at.token,
-        seq,
         received,
         timeout: limits.deferred_timeout,
-        room: in_flight < limits.max_deferred,
+        slots: std::cell::Cell::new(limits.max_deferred.saturating_sub(in_flight)),
         stream_limit: limits.write_high_water,
     }
 }
@@ -411,7 +420,10 @@ fn answer_head<H: Handler + ?Sized>(
     inc: Incoming<'_>,
     at: Origin,
     handler: &H,
-    svc: &mut Service,
+    site: &DeferSite<'_>,
+    meta: &mut RequestMeta,
+    deadlines: &mut BinaryHeap<Reverse<(Instant, u64, u32)>>,
+    deferred: &mut usize,
 ) -> (Answer<Waiting>, Option<Box<dyn BodySink>>) {
     let Incoming {
         bytes,
@@ -428,7 +440,7 @@ fn answer_head<H: Handler + ?Sized>(
     let declared = head.content_length;
     let mut view = *head;
     view.content_length = 0; // the view holds the head only
-    let probe = Request::new(bytes, &view, spans, &svc.meta);
+    let probe = Request::new(bytes, &view, spans, meta);
     let limit = match handler.body_policy(&probe) {
         BodyPolicy::Buffer => {
             let limit = limits.max_body_bytes as u64;
@@ -441,15 +453,15 @@ fn answer_head<H: Handler + ?Sized>(
         }
         BodyPolicy::Stream(limit) => limit,
     };
-    svc.meta.id += 1;
+    meta.id += 1;
     let tap = BodyTap::new(
-        svc.inbox.clone(),
+        site.inbox.clone(),
         at.token,
         seq,
         limit,
         (!head.is_chunked()).then_some(declared),
     );
-    let req = Request::new(bytes, &view, spans, &svc.meta).with_tap(&tap);
+    let req = Request::new(bytes, &view, spans, meta).with_tap(&tap);
     // A client waiting for "100 Continue" gets it if the handler asks for the body; it is
     // written now, ahead of the answer, and taken back if the handler does not ask.
     const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -458,8 +470,7 @@ fn answer_head<H: Handler + ?Sized>(
         out.extend_from_slice(CONTINUE);
     }
     let mut res = Response::new(out, body_scratch, date, head.method_kind == Method::Head);
-    let site = defer_site(&svc.inbox, svc.deferred, svc.meta.received, at, seq, limits);
-    res.set_site(&site);
+    res.set_site(site, seq);
     if !run_handler(handler, &req, &mut res) {
         res.discard();
         return (Answer::Failed, None);
@@ -469,8 +480,7 @@ fn answer_head<H: Handler + ?Sized>(
         res.unprefix(CONTINUE.len()); // not asked for: the 100 is taken back
     }
     let ka = req.keep_alive() && (sink.is_some() || crate::proto::conn::drains(head));
-    let received = svc.meta.received;
-    let (deadlines, deferred) = (&mut svc.deadlines, &mut svc.deferred);
+    let received = meta.received;
     let answer = conclude(
         res,
         ka,

@@ -68,16 +68,19 @@ const R_CLOSE: u8 = 1;
 const R_HEAD: u8 = 2;
 const R_REFUSED: u8 = 4;
 
-/// What [`Response::defer`] needs from the connection core: where completions go and which
-/// request this is. Built per request on the stack; borrowed, so no reference count moves.
+/// What [`Response::defer`] needs from the connection core: where completions go, which
+/// connection this is, how many more deferrals the worker takes. Built once per batch of
+/// requests on the stack (each response carries its own sequence number); borrowed, so no
+/// reference count moves.
 pub(crate) struct DeferSite<'a> {
     pub(crate) inbox: &'a Arc<Inbox>,
     pub(crate) token: u64,
-    pub(crate) seq: u32,
+    /// When the batch's bytes were read (every request in it shares the reading).
     pub(crate) received: crate::service::clock::Stamp,
     pub(crate) timeout: Duration,
-    /// Below the worker's deferred limit.
-    pub(crate) room: bool,
+    /// Deferrals the worker still takes (`Limits::max_deferred` less those in flight),
+    /// counted down by each one taken in the batch.
+    pub(crate) slots: std::cell::Cell<usize>,
     /// Bytes a streamed body may queue ahead of the worker (the write high-water mark).
     pub(crate) stream_limit: usize,
 }
@@ -106,6 +109,8 @@ pub struct Response<'a> {
     line_len: u16,
     status: u16,
     flags: u8,
+    /// The request's place on its connection (for a deferral).
+    seq: u32,
     site: Option<&'a DeferSite<'a>>,
     taken: Option<Taken>,
     deadline: Option<Duration>,
@@ -135,16 +140,19 @@ impl<'a> Response<'a> {
             line_len: OK_LINE_LEN,
             status: 200,
             flags: if head_only { R_HEAD } else { 0 },
+            seq: 0,
             site: None,
             taken: None,
             deadline: None,
         }
     }
 
-    /// Lets the handler defer this response (the connection core calls this).
+    /// Lets the handler defer this response, request `seq` of its connection (the connection
+    /// core calls this).
     #[inline]
-    pub(crate) fn set_site(&mut self, site: &'a DeferSite<'a>) {
+    pub(crate) fn set_site(&mut self, site: &'a DeferSite<'a>, seq: u32) {
         self.site = Some(site);
+        self.seq = seq;
     }
 
     /// Answers this request later: returns a handle to complete from any thread (see
@@ -162,7 +170,8 @@ impl<'a> Response<'a> {
         if self.taken.is_some() || self.flags & R_REFUSED != 0 {
             return Deferred::inert();
         }
-        if !site.room {
+        let slots = site.slots.get();
+        if slots == 0 {
             self.flags |= R_REFUSED;
             self.reset();
             self.status(503)
@@ -175,10 +184,11 @@ impl<'a> Response<'a> {
         let (d, cell) = Deferred::new(
             site.inbox,
             site.token,
-            site.seq,
+            self.seq,
             deadline,
             site.stream_limit,
         );
+        site.slots.set(slots - 1);
         self.taken = Some(Taken { cell, deadline });
         d
     }
