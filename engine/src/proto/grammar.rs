@@ -200,6 +200,9 @@ pub(crate) struct Line {
     pub(crate) options: bool,
     /// Field lines recorded (set when the head is complete).
     pub(crate) fields: u8,
+    /// The request is `GET` (set by the fast path, which sees it by one compare; otherwise
+    /// the method is decoded from its token).
+    pub(crate) get: bool,
 }
 
 /// The result of a scan that did not fail.
@@ -641,6 +644,7 @@ pub(crate) fn fast(
     if b.get(..4) == Some(b"GET ") {
         i = 3;
         line.options = false;
+        line.get = true;
     } else {
         i = run_to(b, 0, TCHAR, Some(b' '));
         if i == 0 || *b.get(i)? != b' ' || &b[..i] == b"CONNECT" {
@@ -672,7 +676,7 @@ pub(crate) fn fast(
     i += 1;
     // `HTTP/1.x\r\n` as one 8-byte and one 2-byte compare.
     let v: &[u8; 10] = b.get(i..i + 10)?.try_into().ok()?;
-    let word = u64::from_le_bytes([v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]]);
+    let word = u64::from_le_bytes(v[..8].try_into().expect("eight bytes"));
     const HTTP_1_: u64 = u64::from_le_bytes(*b"HTTP/1.\0");
     if word & 0x00ff_ffff_ffff_ffff != HTTP_1_ || v[8] != b'\r' || v[9] != b'\n' {
         return None;

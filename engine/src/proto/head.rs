@@ -331,7 +331,11 @@ fn finish(
         head_len: head_len as u32,
         content_length,
         nheaders: fields.len() as u8,
-        method_kind: Method::from_bytes(method.get(buf)),
+        method_kind: if line.get {
+            Method::Get
+        } else {
+            Method::from_bytes(method.get(buf))
+        },
         version,
         flags,
     })
