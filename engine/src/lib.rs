@@ -27,8 +27,8 @@
 #![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 // `unsafe` is allowed by name where it is needed: `Request::str_of` (the UTF-8 view of
-// grammar-checked spans), the SSE2 loads in `proto::simd`, the end of a small response in
-// reserved room (`service::response::end_small`), and in `sys` the three hot-path syscalls
+// grammar-checked spans), the SSE2 loads in `proto::simd`, small copies into reserved room
+// (`service::response::{end_small, extend_small}`), and in `sys` the three hot-path syscalls
 // through glibc's `syscall()` and `pthread_sigmask`; other syscalls go through rustix.
 #![deny(unsafe_code)]
 

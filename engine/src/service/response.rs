@@ -614,8 +614,8 @@ const SMALL_END_MAX: usize = 10_000;
 const _: () = assert!(SMALL_END_MAX <= ZERO_COPY_MIN);
 
 /// Appends `Content-Length: `, the first `n` bytes of `tail` (from [`length_tail`]) and
-/// `body`: one reservation, fixed-size stores (two overlapping ones for a body of 8 to 32
-/// bytes, a copy otherwise) and one length update — no capacity check per piece.
+/// `body`: one reservation, fixed-size stores ([`copy_small`] for the body) and one length
+/// update — no capacity check per piece.
 #[allow(unsafe_code)]
 #[inline(always)]
 fn end_small(out: &mut Vec<u8>, tail: u64, n: usize, body: &[u8]) {
@@ -624,36 +624,50 @@ fn end_small(out: &mut Vec<u8>, tail: u64, n: usize, body: &[u8]) {
     let len = body.len();
     out.reserve(16 + 8 + len);
     let at = out.len();
-    // SAFETY: `reserve` left room for 16 + 8 + `len` bytes after `at`. The stores below stay
-    // inside it: the name at 16 bytes, the tail as one 8-byte word (`n` <= 8 of it count;
-    // the body overwrites the rest), the body's `len` bytes from 16 + `n` (two stores that
-    // end at its last byte, or one copy). The source reads stay inside `body` (8- or
-    // 16-byte words from its start and to its end, only when it is at least that long).
-    // Every byte up to the new length has been written before `set_len`.
+    // SAFETY: `reserve` left room for 16 + 8 + `len` bytes after `at`. The stores stay inside
+    // it: the name's 16 bytes, the tail as one 8-byte word after it (`n` <= 8 of its bytes
+    // count; the body overwrites the rest), the body's `len` bytes from 16 + `n`. Every byte
+    // up to the new length has been written before `set_len`.
     unsafe {
         let p = out.as_mut_ptr().add(at);
         std::ptr::copy_nonoverlapping(NAME.as_ptr(), p, 16);
         p.add(16).cast::<u64>().write_unaligned(tail.to_le());
-        let d = p.add(16 + n);
-        let b = body.as_ptr();
+        copy_small(body, p.add(16 + n));
+        out.set_len(at + 16 + n + len);
+    }
+}
+
+/// Copies `b` to `d`: a body of 8 to 32 bytes as two overlapping fixed-size loads and stores
+/// (no `memcpy` call, which costs more than the copy at this size), any other by `memcpy`.
+///
+/// # Safety
+/// `d` must be valid for `b.len()` bytes of writes and must not overlap `b`.
+#[allow(unsafe_code)]
+#[inline(always)]
+unsafe fn copy_small(b: &[u8], d: *mut u8) {
+    let len = b.len();
+    let s = b.as_ptr();
+    // SAFETY: the loads read whole words that start at `s` or end at `s + len`, only when
+    // `len` is at least the word's size, so they stay inside `b`; the stores likewise stay
+    // inside `d..d + len`, which the caller guarantees is writable and disjoint from `b`.
+    unsafe {
         if (8..=16).contains(&len) {
             let (lo, hi) = (
-                b.cast::<u64>().read_unaligned(),
-                b.add(len - 8).cast::<u64>().read_unaligned(),
+                s.cast::<u64>().read_unaligned(),
+                s.add(len - 8).cast::<u64>().read_unaligned(),
             );
             d.cast::<u64>().write_unaligned(lo);
             d.add(len - 8).cast::<u64>().write_unaligned(hi);
         } else if (17..=32).contains(&len) {
             let (lo, hi) = (
-                b.cast::<u128>().read_unaligned(),
-                b.add(len - 16).cast::<u128>().read_unaligned(),
+                s.cast::<u128>().read_unaligned(),
+                s.add(len - 16).cast::<u128>().read_unaligned(),
             );
             d.cast::<u128>().write_unaligned(lo);
             d.add(len - 16).cast::<u128>().write_unaligned(hi);
         } else {
-            std::ptr::copy_nonoverlapping(b, d, len);
+            std::ptr::copy_nonoverlapping(s, d, len);
         }
-        out.set_len(at + 16 + n + len);
     }
 }
 
@@ -687,33 +701,20 @@ const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
                             6061626364656667686970717273747576777879\
                             8081828384858687888990919293949596979899";
 
-/// Appends `b` to `out`. A body of 8 to 32 bytes goes in as two overlapping fixed-size copies
-/// (no memcpy call, which costs more than the copy at this size); others as usual. Correct at
-/// any capacity; the caller reserves room so that neither copy grows the buffer.
+/// Appends `b` to `out`: one reservation and [`copy_small`] (no `memcpy` call for 8 to 32
+/// bytes), one length update.
+#[allow(unsafe_code)]
 #[inline(always)]
 pub(crate) fn extend_small(out: &mut Vec<u8>, b: &[u8]) {
     let n = b.len();
+    out.reserve(n);
     let at = out.len();
-    if (8..=16).contains(&n) {
-        let (lo, hi): ([u8; 8], [u8; 8]) = (
-            b[..8].try_into().expect("eight bytes"),
-            b[n - 8..].try_into().expect("eight bytes"),
-        );
-        out.extend_from_slice(&[0u8; 16]);
-        out[at..at + 8].copy_from_slice(&lo);
-        out[at + n - 8..at + n].copy_from_slice(&hi);
-        out.truncate(at + n);
-    } else if (17..=32).contains(&n) {
-        let (lo, hi): ([u8; 16], [u8; 16]) = (
-            b[..16].try_into().expect("sixteen bytes"),
-            b[n - 16..].try_into().expect("sixteen bytes"),
-        );
-        out.extend_from_slice(&[0u8; 32]);
-        out[at..at + 16].copy_from_slice(&lo);
-        out[at + n - 16..at + n].copy_from_slice(&hi);
-        out.truncate(at + n);
-    } else {
-        out.extend_from_slice(b);
+    // SAFETY: `reserve` left room for `n` bytes after `at`, which cannot overlap `b` (a
+    // shared borrow while `out` is borrowed mutably); `copy_small` writes exactly those `n`
+    // bytes before `set_len` counts them.
+    unsafe {
+        copy_small(b, out.as_mut_ptr().add(at));
+        out.set_len(at + n);
     }
 }
 
