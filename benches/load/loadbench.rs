@@ -354,7 +354,7 @@ fn run(args: &Args) -> Result<(), String> {
                 order.reverse();
             }
             for srv in order {
-                let s = measure(args, srv, sc, round, &lua, taskset)?;
+                let s = measure_retrying(args, srv, sc, round, &lua, taskset)?;
                 eprintln!(
                     "{} round {} {:<14} {:<13} {:>10.0} req/s  p50 {:>8.0} µs  p99 {:>8.0} µs  {:.3} CPU-µs/req  wrk {:.0}%{}",
                     eta.tick(),
@@ -734,6 +734,34 @@ fn measure(
     })
 }
 
+/// [`measure`], tried again (twice at most, on a fresh server) when wrk got no answer at all:
+/// with thousands of connections its one thread can spend the whole run connecting while the
+/// machine is busy (seen at 16,384 connections, for either server). The retry is reported;
+/// any other failure ends the bench at once.
+fn measure_retrying(
+    args: &Args,
+    srv: &ServerSpec,
+    sc: &Scenario,
+    round: usize,
+    lua: &Path,
+    taskset: bool,
+) -> Result<Sample, String> {
+    let mut retries = 0;
+    loop {
+        match measure(args, srv, sc, round, lua, taskset) {
+            Err(e) if e.starts_with(NO_REQUESTS) && retries < 2 => {
+                retries += 1;
+                eprintln!(
+                    "loadbench: {} {}: wrk got no answers; measuring again ({retries}/2)",
+                    sc.name, srv.name
+                );
+                std::thread::sleep(Duration::from_secs(2));
+            }
+            r => return r,
+        }
+    }
+}
+
 /// Runs `f` (given the server's PID) against a fresh server started for it, then stops the
 /// server whatever `f` returned.
 fn with_server<T>(
@@ -895,6 +923,9 @@ fn wrk(
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// How [`parse_wrk`]'s error for a run without a single answer starts.
+const NO_REQUESTS: &str = "wrk reported no requests";
+
 struct WrkOut {
     requests: u64,
     seconds: f64,
@@ -923,7 +954,7 @@ fn parse_wrk(out: &str) -> Result<WrkOut, String> {
         }
     }
     if w.requests == 0 {
-        return Err(format!("wrk reported no requests:\n{out}"));
+        return Err(format!("{NO_REQUESTS}:\n{out}"));
     }
     Ok(w)
 }
