@@ -309,7 +309,7 @@ fn run(args: &Args) -> Result<(), String> {
     let runs = args.rounds * scenarios.len() * servers.len();
     let rate_runs = points.len() * unpipelined * servers.len();
     let run_s = |sc: &Scenario| {
-        let min_s = if sc.conns >= 4096 { 5.0 } else { 1.0 };
+        let min_s = min_run_secs(sc.conns);
         let warm = if args.warmup > 0.0 {
             args.warmup.round().max(min_s)
         } else {
@@ -891,10 +891,11 @@ fn wrk(
         argv.extend(["taskset".into(), "-c".into(), args.wrk_cpu.clone()]);
     }
     // wrk takes whole seconds (its time units are s, m, h). Opening thousands of connections
-    // takes wrk's one thread seconds (16,384: about 2.5 s here), all inside the run: such runs
-    // last at least 5 s so that they measure answers, not connects.
-    let min_s = if sc.conns >= 4096 { 5.0 } else { 1.0 };
-    let dur_s = secs.round().max(min_s) as u64;
+    // takes wrk's one thread seconds (16,384: about 2.5 s on a quiet machine, past 5 s on a
+    // busy one, when the listen queue overflows and SYNs are retried), all inside the run:
+    // such runs last at least 5 s (10 s from 16,384) so that they measure answers, not
+    // connects.
+    let dur_s = secs.round().max(min_run_secs(sc.conns)) as u64;
     argv.extend([
         "wrk".into(),
         "-t1".into(),
@@ -925,6 +926,15 @@ fn wrk(
 
 /// How [`parse_wrk`]'s error for a run without a single answer starts.
 const NO_REQUESTS: &str = "wrk reported no requests";
+
+/// The shortest wrk run for `conns` connections, in seconds (see [`wrk`]).
+fn min_run_secs(conns: u32) -> f64 {
+    match conns {
+        16384.. => 10.0,
+        4096.. => 5.0,
+        _ => 1.0,
+    }
+}
 
 struct WrkOut {
     requests: u64,
