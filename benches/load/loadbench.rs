@@ -354,7 +354,7 @@ fn run(args: &Args) -> Result<(), String> {
                 order.reverse();
             }
             for srv in order {
-                let s = measure_retrying(args, srv, sc, round, &lua, taskset)?;
+                let s = retrying_empty(sc, srv, || measure(args, srv, sc, round, &lua, taskset))?;
                 eprintln!(
                     "{} round {} {:<14} {:<13} {:>10.0} req/s  p50 {:>8.0} µs  p99 {:>8.0} µs  {:.3} CPU-µs/req  wrk {:.0}%{}",
                     eta.tick(),
@@ -734,21 +734,18 @@ fn measure(
     })
 }
 
-/// [`measure`], tried again (twice at most, on a fresh server) when wrk got no answer at all:
-/// with thousands of connections its one thread can spend the whole run connecting while the
-/// machine is busy (seen at 16,384 connections, for either server). The retry is reported;
-/// any other failure ends the bench at once.
-fn measure_retrying(
-    args: &Args,
-    srv: &ServerSpec,
+/// Runs `measure` (one measurement on a fresh server) and again, twice at most, when wrk got no
+/// answer at all: with thousands of connections its one thread can spend the whole run
+/// connecting while the machine is busy (seen at 16,384 connections, for either server). The
+/// retry is reported; any other failure ends the bench at once.
+fn retrying_empty(
     sc: &Scenario,
-    round: usize,
-    lua: &Path,
-    taskset: bool,
+    srv: &ServerSpec,
+    mut measure: impl FnMut() -> Result<Sample, String>,
 ) -> Result<Sample, String> {
     let mut retries = 0;
     loop {
-        match measure(args, srv, sc, round, lua, taskset) {
+        match measure() {
             Err(e) if e.starts_with(NO_REQUESTS) && retries < 2 => {
                 retries += 1;
                 eprintln!(
