@@ -93,6 +93,10 @@ struct Args {
     /// The fixed rates of `--rate`, in percent of the measured peak.
     #[arg(long, default_value = "50,90")]
     rate_points: String,
+    /// Leave out scenarios with more connections than this (a short check of `--sweep`
+    /// without its largest levels).
+    #[arg(long)]
+    max_conns: Option<u32>,
 }
 
 #[derive(Clone, Debug)]
@@ -282,6 +286,10 @@ fn run(args: &Args) -> Result<(), String> {
             .map(|&(n, p, c, d)| Scenario::new(n, p, c, d))
             .collect()
     };
+    let scenarios: Vec<Scenario> = scenarios
+        .into_iter()
+        .filter(|s| args.max_conns.map_or(true, |m| s.conns <= m))
+        .collect();
     if scenarios.is_empty() {
         return Err("no known scenario selected".into());
     }
@@ -907,18 +915,43 @@ fn wrk(
         sc.depth.to_string(),
     ]);
     let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..]);
+    cmd.args(&argv[1..])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     if let Some(h) = hist {
         cmd.env("LOADBENCH_HIST", h);
     }
-    let out = cmd.output().map_err(|e| format!("wrk: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "wrk failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
+    let mut child = cmd.spawn().map_err(|e| format!("wrk: {e}"))?;
+    // wrk stops itself after the run; one that is still busy well past it (seen at 16,384
+    // connections: a storm of reconnects keeps its one thread from its timer) is stopped,
+    // and the run counts as one without answers.
+    let limit = Duration::from_secs(dur_s + 30);
+    let t0 = Instant::now();
+    let status = loop {
+        match child.try_wait().map_err(|e| format!("wrk: {e}"))? {
+            Some(status) => break status,
+            None if t0.elapsed() > limit => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "{NO_REQUESTS}: wrk was still running {} s after a {dur_s} s run and was stopped",
+                    limit.as_secs() - dur_s
+                ));
+            }
+            None => std::thread::sleep(Duration::from_millis(50)),
+        }
+    };
+    let (mut out, mut err) = (String::new(), String::new());
+    if let Some(mut o) = child.stdout.take() {
+        let _ = o.read_to_string(&mut out);
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    if !status.success() {
+        return Err(format!("wrk failed: {err}"));
+    }
+    Ok(out)
 }
 
 /// How [`parse_wrk`]'s error for a run without a single answer starts.
