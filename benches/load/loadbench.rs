@@ -922,9 +922,9 @@ fn wrk(
         cmd.env("LOADBENCH_HIST", h);
     }
     let mut child = cmd.spawn().map_err(|e| format!("wrk: {e}"))?;
-    // wrk stops itself after the run; one that is still busy well past it (seen at 16,384
-    // connections: a storm of reconnects keeps its one thread from its timer) is stopped,
-    // and the run counts as one without answers.
+    // wrk stops itself after the run; one still running well past it (seen against
+    // may_minihttp at 16,384 connections: minutes of CPU after a 10 s run) is stopped, and
+    // the run counts as one without answers.
     let limit = Duration::from_secs(dur_s + 30);
     let t0 = Instant::now();
     let status = loop {
