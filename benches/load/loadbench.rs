@@ -828,7 +828,8 @@ fn measured(
             }
             Err(e) => return Err(e),
             Ok(s) => {
-                let disturbed = s.steal_pct > policy.max_steal_pct;
+                let steal = s.steal_pct;
+                let disturbed = steal > policy.max_steal_pct;
                 let s = match best.take() {
                     Some(b) if b.steal_pct <= s.steal_pct => b,
                     _ => s,
@@ -839,7 +840,7 @@ fn measured(
                 stolen += 1;
                 eprintln!(
                     "loadbench: {} {}: the hypervisor took {:.1} % of a CPU during the run (over {} %); measuring again ({stolen}/{})",
-                    sc.name, srv.name, s.steal_pct, policy.max_steal_pct, policy.steal_retries
+                    sc.name, srv.name, steal, policy.max_steal_pct, policy.steal_retries
                 );
                 best = Some(s);
             }
