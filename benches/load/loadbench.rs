@@ -186,6 +186,10 @@ struct Sample {
     p99_us: f64,
     server_cpu_s: f64,
     cpu_us_per_req: f64,
+    /// The user-space part of `cpu_us_per_req` (the rest is the kernel's).
+    user_us_per_req: f64,
+    /// Times the server's threads blocked (voluntary context switches) per 1,000 requests.
+    sleeps_per_kreq: f64,
     wrk_cpu_pct: f64,
     /// Share of the run the hypervisor took from the busier of the server's and wrk's CPUs.
     steal_pct: f64,
@@ -698,9 +702,36 @@ fn wait_listening(port: u16) -> Result<(), String> {
 
 /// (utime + stime) of a process, in seconds.
 fn proc_cpu(pid: u32) -> f64 {
+    let (user, sys) = proc_cpu_split(pid);
+    user + sys
+}
+
+/// (utime, stime) of a process, in seconds.
+fn proc_cpu_split(pid: u32) -> (f64, f64) {
     stat_fields(&format!("/proc/{pid}/stat"))
-        .map(|f| (f[11] + f[12]) as f64 / clk_tck())
-        .unwrap_or(0.0)
+        .map(|f| (f[11] as f64 / clk_tck(), f[12] as f64 / clk_tck()))
+        .unwrap_or((0.0, 0.0))
+}
+
+/// Voluntary context switches of all of a process's threads: how often they blocked.
+fn voluntary_switches(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        .map(|st| switches_in_status(&st))
+        .sum()
+}
+
+/// The `voluntary_ctxt_switches` figure of a /proc status text (0 when absent).
+fn switches_in_status(status: &str) -> u64 {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// (cutime + cstime) of this process: CPU of reaped children, in seconds.
@@ -749,18 +780,21 @@ fn measure(
             wrk(args, sc, &url, lua, args.warmup, None, taskset)?;
         }
         let hist = args.out.join(format!("hist-{}-{}.txt", srv.name, sc.name));
-        let cpu0 = proc_cpu(pid);
+        let (user0, sys0) = proc_cpu_split(pid);
+        let sleeps0 = voluntary_switches(pid);
         let kids0 = children_cpu();
         let stat0 = std::fs::read_to_string("/proc/stat").unwrap_or_default();
         let out = wrk(args, sc, &url, lua, args.duration, Some(&hist), taskset)?;
-        let cpu1 = proc_cpu(pid);
+        let (user1, sys1) = proc_cpu_split(pid);
+        let sleeps1 = voluntary_switches(pid);
         let kids1 = children_cpu();
         let stat1 = std::fs::read_to_string("/proc/stat").unwrap_or_default();
         let parsed = parse_wrk(&out)?;
         let (dur_us, reqs, h) = read_hist(&hist)?;
         let raw = undo_wrk_correction(&h, dur_us, reqs, sc.conns as u64);
         let secs = parsed.seconds.max(1e-9);
-        let server_cpu_s = cpu1 - cpu0;
+        let server_cpu_s = (user1 + sys1) - (user0 + sys0);
+        let per_req = 1e6 / parsed.requests.max(1) as f64;
         Ok(Sample {
             round: round + 1,
             scenario: sc.name.clone(),
@@ -771,7 +805,9 @@ fn measure(
             p50_us: percentile(&raw, 50.0),
             p99_us: percentile(&raw, 99.0),
             server_cpu_s,
-            cpu_us_per_req: server_cpu_s * 1e6 / parsed.requests.max(1) as f64,
+            cpu_us_per_req: server_cpu_s * per_req,
+            user_us_per_req: (user1 - user0) * per_req,
+            sleeps_per_kreq: sleeps1.saturating_sub(sleeps0) as f64 * 1e3 * per_req / 1e6,
             wrk_cpu_pct: (kids1 - kids0) * 100.0 / secs,
             steal_pct: [&cpus.server, &cpus.wrk]
                 .into_iter()
@@ -1316,9 +1352,9 @@ impl Report {
         let _ = writeln!(m, "Load bench — {}\n", self.header);
         let _ = writeln!(
             m,
-            "| scenario | server | requests/s | p50 µs | p99 µs | CPU-µs/req | wrk CPU | steal | errors |"
+            "| scenario | server | requests/s | p50 µs | p99 µs | CPU-µs/req | of it user | sleeps/1k req | wrk CPU | steal | errors |"
         );
-        let _ = writeln!(m, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(m, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for sc in &self.scenarios {
             for srv in &self.servers {
                 if self.pick(&sc.name, srv).is_empty() {
@@ -1327,7 +1363,7 @@ impl Report {
                 let errors: u64 = self.pick(&sc.name, srv).iter().map(|s| s.errors).sum();
                 let _ = writeln!(
                     m,
-                    "| {} (c={}, depth {}) | {} | {:.0} | {:.0} | {:.0} | {:.3} | {:.0}% | {:.1}% | {} |",
+                    "| {} (c={}, depth {}) | {} | {:.0} | {:.0} | {:.0} | {:.3} | {:.3} | {:.1} | {:.0}% | {:.1}% | {} |",
                     sc.name,
                     sc.conns,
                     sc.depth,
@@ -1336,6 +1372,8 @@ impl Report {
                     self.med(&sc.name, srv, |s| s.p50_us),
                     self.med(&sc.name, srv, |s| s.p99_us),
                     self.med(&sc.name, srv, |s| s.cpu_us_per_req),
+                    self.med(&sc.name, srv, |s| s.user_us_per_req),
+                    self.med(&sc.name, srv, |s| s.sleeps_per_kreq),
                     self.med(&sc.name, srv, |s| s.wrk_cpu_pct),
                     self.med(&sc.name, srv, |s| s.steal_pct),
                     errors
@@ -1368,7 +1406,9 @@ impl Report {
         let _ = writeln!(
             m,
             "\nwrk CPU near 100% means the single wrk thread, not the server, set the request rate: \
-             compare CPU-µs/req then. Steal: the share of the run the hypervisor took from the \
+             compare CPU-µs/req then; \"of it user\" is its user-space part (the rest is the \
+             kernel's), sleeps are the server's voluntary context switches (an idle server blocks \
+             in epoll_wait; each wake-up costs CPU). Steal: the share of the run the hypervisor took from the \
              busier of the server's and wrk's CPUs ({}). Latency: raw wrk samples (correction \
              undone); pipelined, one sample is one 16-request batch round trip. Spread: min–max \
              over the rounds in the SVG.",
@@ -1672,6 +1712,8 @@ mod tests {
             p99_us: 2.0,
             server_cpu_s: 0.01,
             cpu_us_per_req: 10.0,
+            user_us_per_req: 1.0,
+            sleeps_per_kreq: 20.0,
             wrk_cpu_pct: 99.0,
             steal_pct,
             errors: 0,
@@ -1731,6 +1773,18 @@ mod tests {
         assert_eq!(calls, 3);
         let (r, calls) = scripted(vec![Ok(sample(9.0)), Err("port in use".into())], 3);
         assert_eq!((r, calls), (Err("port in use".into()), 2));
+    }
+
+    #[test]
+    fn switches_from_proc_status() {
+        let st = "Name:\tstrela\nvoluntary_ctxt_switches:\t1234\nnonvoluntary_ctxt_switches:\t7\n";
+        assert_eq!(switches_in_status(st), 1234);
+        assert_eq!(switches_in_status("Name:\tx\n"), 0);
+        // This process has blocked (it just slept), a process that does not exist has not.
+        std::thread::sleep(Duration::from_millis(1));
+        assert!(voluntary_switches(std::process::id()) > 0);
+        assert_eq!(voluntary_switches(u32::MAX), 0);
+        assert_eq!(proc_cpu_split(u32::MAX), (0.0, 0.0));
     }
 
     #[test]
