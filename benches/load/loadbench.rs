@@ -383,6 +383,11 @@ fn run(args: &Args) -> Result<(), String> {
         clock(eta.total)
     );
 
+    let policy = Retry {
+        max_steal_pct: args.max_steal,
+        steal_retries: args.steal_retries,
+        empty_pause: Duration::from_secs(2),
+    };
     let mut samples = Vec::new();
     for round in 0..args.rounds {
         for sc in &scenarios {
@@ -391,11 +396,6 @@ fn run(args: &Args) -> Result<(), String> {
                 order.reverse();
             }
             for srv in order {
-                let policy = Retry {
-                    max_steal_pct: args.max_steal,
-                    steal_retries: args.steal_retries,
-                    empty_pause: Duration::from_secs(2),
-                };
                 let s = measured(sc, srv, &policy, || {
                     measure(args, srv, sc, round, &lua, &cpus, taskset)
                 })?;
@@ -756,13 +756,10 @@ fn stat_fields(path: &str) -> Option<Vec<u64>> {
     )
 }
 
+/// Clock ticks per second, the unit of /proc's CPU times (from the auxiliary vector: no
+/// `getconf` child, whose CPU would land in the children's time read around a wrk run).
 fn clk_tck() -> f64 {
-    rustix_clk_tck().unwrap_or(100.0)
-}
-
-fn rustix_clk_tck() -> Option<f64> {
-    let out = Command::new("getconf").arg("CLK_TCK").output().ok()?;
-    String::from_utf8(out.stdout).ok()?.trim().parse().ok()
+    rustix::param::clock_ticks_per_second() as f64
 }
 
 fn measure(
@@ -794,7 +791,7 @@ fn measure(
         let raw = undo_wrk_correction(&h, dur_us, reqs, sc.conns as u64);
         let secs = parsed.seconds.max(1e-9);
         let server_cpu_s = (user1 + sys1) - (user0 + sys0);
-        let per_req = 1e6 / parsed.requests.max(1) as f64;
+        let requests = parsed.requests.max(1) as f64;
         Ok(Sample {
             round: round + 1,
             scenario: sc.name.clone(),
@@ -805,10 +802,9 @@ fn measure(
             p50_us: percentile(&raw, 50.0),
             p99_us: percentile(&raw, 99.0),
             server_cpu_s,
-            cpu_us_per_req: server_cpu_s * per_req,
-            user_us_per_req: (user1 - user0) * per_req,
-            sleeps_per_kreq: sleeps1.saturating_sub(sleeps0) as f64 * 1e3
-                / parsed.requests.max(1) as f64,
+            cpu_us_per_req: server_cpu_s * 1e6 / requests,
+            user_us_per_req: (user1 - user0) * 1e6 / requests,
+            sleeps_per_kreq: sleeps1.saturating_sub(sleeps0) as f64 * 1e3 / requests,
             wrk_cpu_pct: (kids1 - kids0) * 100.0 / secs,
             steal_pct: [&cpus.server, &cpus.wrk]
                 .into_iter()
@@ -879,7 +875,7 @@ fn measured(
                 return Ok(b);
             }
             Ok(s) => {
-                let steal = s.steal_pct;
+                let (steal, cpu) = (s.steal_pct, s.cpu_us_per_req);
                 let disturbed = steal > policy.max_steal_pct;
                 let s = match best.take() {
                     Some(b) if b.steal_pct <= s.steal_pct => b,
@@ -890,8 +886,8 @@ fn measured(
                 }
                 stolen += 1;
                 eprintln!(
-                    "loadbench: {} {}: the hypervisor took {:.1} % of a CPU during the run (over {} %); measuring again ({stolen}/{})",
-                    sc.name, srv.name, steal, policy.max_steal_pct, policy.steal_retries
+                    "loadbench: {} {}: the hypervisor took {:.1} % of a CPU during the run (over {} %; it read {:.3} CPU-µs/req); measuring again ({stolen}/{})",
+                    sc.name, srv.name, steal, policy.max_steal_pct, cpu, policy.steal_retries
                 );
                 best = Some(s);
             }
@@ -1805,6 +1801,12 @@ mod tests {
         assert!(voluntary_switches(std::process::id()) > 0);
         assert_eq!(voluntary_switches(u32::MAX), 0);
         assert_eq!(proc_cpu_split(u32::MAX), (0.0, 0.0));
+        // Linux reports USER_HZ, 100 on every common configuration.
+        assert!(
+            (1.0..=10_000.0).contains(&clk_tck()),
+            "clock ticks {}",
+            clk_tck()
+        );
     }
 
     #[test]

@@ -563,7 +563,7 @@ pub fn streamed(data: &[u8], splits: &[u8]) {
         // the echo's chunk framing (which differs with the split) decides whether they lie
         // together in the output. `parse_responses` skips interim responses where they are:
         // between responses.
-        let out = d.out.clone();
+        let out = std::mem::take(&mut d.out);
         assert!(
             out.is_empty() || out.starts_with(b"HTTP/1.1 "),
             "not a response: {out:?}"
