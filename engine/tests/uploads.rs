@@ -1,8 +1,8 @@
 //! Streamed request bodies over sockets: the echo (Content-Length and chunked, whole and
 //! byte by byte), `100 Continue` only when the handler asks, per-route limits (buffered and
-//! streamed), a handler that does not read (drained or closed), a reader on another thread,
-//! backpressure (an upload whose echo is not read stops being read), a client that leaves
-//! mid-body, and the minimum body rate.
+//! streamed), a handler that does not read (drained or closed), readers on another thread (one
+//! that keeps the window empty as it is fed included), backpressure (an upload whose echo is
+//! not read stops being read), a client that leaves mid-body, and the minimum body rate.
 
 mod common;
 
@@ -270,6 +270,55 @@ fn a_reader_on_another_thread_gets_the_whole_body_with_backpressure() {
     );
     assert_eq!(r[0].body_str(), format!("{} {sum}", body.len()));
     assert!(closed_by_server(&mut s));
+    h.stop();
+}
+
+#[test]
+fn a_reader_that_keeps_the_window_empty_is_fed_to_the_end() {
+    // A reader on another thread taking a few hundred bytes at a time empties the window while
+    // the worker feeds it: the worker must keep feeding what it has buffered until the window
+    // says full, or the end of a body (all of it read from the socket, nothing more to raise
+    // an edge) would sit in the read buffer until the body-rate timeout closed the connection.
+    let h = start_app(|b| {
+        b.post(
+            "/nibble",
+            stream_body(1 << 30, |req: &Request<'_>, res: &mut Response<'_>| {
+                let mut body = req.body_reader();
+                let d = res.defer();
+                std::thread::spawn(move || {
+                    let (mut n, mut buf) = (0usize, [0u8; 300]);
+                    let reply = loop {
+                        let want = 1 + n % buf.len(); // 1..=300 bytes per read, varying
+                        match body.read(&mut buf[..want]) {
+                            Ok(0) => break Reply::ok().body(n.to_string()),
+                            Ok(k) => n += k,
+                            Err(e) => break Reply::new(400).body(e.to_string()),
+                        }
+                    };
+                    d.complete(reply);
+                });
+            }),
+        )
+    });
+    let mut s = connect(h.local_addr());
+    for i in 0..150usize {
+        let size = 1 + (i * 7919 + i * i * 104_729) % (192 << 10);
+        let body = pattern(size);
+        let req = if i % 2 == 0 {
+            let mut r =
+                b"POST /nibble HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            r.extend_from_slice(&chunked(&body, 1 + (i * 4099) % 70_000));
+            r
+        } else {
+            post("/nibble", "", &body)
+        };
+        let r = send_and_read(&mut s, req, 1 + (i * 6151) % 100_000, 1);
+        assert_eq!(
+            r[0].body_str(),
+            size.to_string(),
+            "upload {i} of {size} bytes"
+        );
+    }
     h.stop();
 }
 

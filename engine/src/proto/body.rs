@@ -357,7 +357,9 @@ impl ChunkedDecoder {
 /// reader implements it). The connection never hands it more than [`BodySink::room`]; while
 /// that is zero, reading from the socket pauses. A sink that reports no room, or is filled by
 /// a push, wakes the connection once it has room again (the rest of the body may already be
-/// buffered, with no socket event to come).
+/// buffered, with no socket event to come). Having used up a non-zero `room()` obliges
+/// nobody: the connection asks again and stops only at zero, since a reader on another thread
+/// may have emptied the window in between.
 pub trait BodySink: std::fmt::Debug {
     /// Bytes it takes now.
     fn room(&self) -> usize;

@@ -513,7 +513,7 @@ impl<P> Conn<P> {
             }
             if self.reading == Reading::Stream {
                 if self.feed_body(cx) {
-                    continue; // the body ended: the next request may follow
+                    continue; // the body ended (the next request may follow), or feed more
                 }
                 return Step::Wait;
             }
@@ -795,7 +795,15 @@ impl<P> Conn<P> {
     }
 
     /// Moves the bytes of a streamed body from the read buffer to its sink, as much as the
-    /// sink has room for. Returns whether the body ended (the next request may follow).
+    /// sink has room for. Returns whether to go on: the body ended (the next request may
+    /// follow), or the room the sink gave ran out with bytes left (ask it again).
+    ///
+    /// Feeding stops with bytes left only when the sink says it has no room (`room()` is 0):
+    /// that answer, given under the sink's lock, is what obliges the reader to wake the
+    /// connection once it makes room. Having used up an earlier, non-zero `room()` is not
+    /// enough — a reader on another thread may have emptied the window meanwhile, and would
+    /// wait for bytes that stay in the read buffer with nothing left on the socket to raise an
+    /// edge.
     #[cold]
     fn feed_body(&mut self, _cx: &mut Context) -> bool {
         let start = self.rpos as usize;
@@ -824,6 +832,7 @@ impl<P> Conn<P> {
                 }
             }),
         };
+        let again = room > 0 && r.as_ref().is_ok_and(|&(used, _)| used < input.len());
         match r {
             Ok((used, done)) => {
                 sb.received += used as u64;
@@ -849,7 +858,7 @@ impl<P> Conn<P> {
                     }
                     self.reading = Reading::Head;
                 }
-                done
+                done || again
             }
             Err(e) => {
                 if let Some(mut s) = sb.sink.take() {
@@ -1484,6 +1493,105 @@ mod tests {
         assert!(
             text.ends_with("Content-Length: 18\r\nConnection: close\r\n\r\nContent Too Large\n")
         );
+    }
+
+    /// A sink whose reader (on another thread, in life) keeps emptying the window: it never
+    /// has room for more than `grant` bytes at a time, and is never full.
+    #[derive(Debug)]
+    struct Draining {
+        grant: usize,
+        got: std::sync::Arc<std::sync::Mutex<(Vec<u8>, Option<bool>)>>,
+    }
+
+    impl BodySink for Draining {
+        fn room(&self) -> usize {
+            self.grant
+        }
+        fn limit(&self) -> u64 {
+            u64::MAX
+        }
+        fn push(&mut self, data: &[u8]) {
+            assert!(data.len() <= self.grant, "pushed more than the room given");
+            self.got.lock().unwrap().0.extend_from_slice(data);
+        }
+        fn end(&mut self, result: Result<(), RequestError>) {
+            self.got.lock().unwrap().1.get_or_insert(result.is_ok());
+        }
+        fn abandoned(&self) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn a_streamed_body_is_fed_until_the_sink_says_it_is_full() {
+        // The sink's room ran out with the rest of the body in the read buffer and nothing
+        // more on its way from the socket, while its reader emptied the window: feeding must
+        // go on (asking the sink again), not wait for a wake nobody owes.
+        let body: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+        let mut chunked = Vec::new();
+        for part in body.chunks(777) {
+            chunked.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+            chunked.extend_from_slice(part);
+            chunked.extend_from_slice(b"\r\n");
+        }
+        chunked.extend_from_slice(b"0\r\n\r\n");
+        let length = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+        for (framing, encoded) in [
+            (&b"Transfer-Encoding: chunked\r\n\r\n"[..], &chunked),
+            (&length[..], &body),
+        ] {
+            let mut cx = Context::new(&Limits::default(), 0);
+            let mut c: Conn = Conn::new();
+            let mut wire = b"POST /up HTTP/1.1\r\nHost: a\r\n".to_vec();
+            wire.extend_from_slice(framing);
+            wire.extend_from_slice(&encoded[..10]); // the head and the start of the body
+            c.feed(&wire, &mut cx);
+            let sent = |_: Incoming<'_>| Answer::Sent {
+                status: 200,
+                keep_alive: true,
+                deferral_refused: false,
+            };
+            assert!(matches!(c.step(&mut cx, sent), Step::Head));
+            let got = std::sync::Arc::new(std::sync::Mutex::new((Vec::new(), None)));
+            let sink = Draining {
+                grant: 100,
+                got: got.clone(),
+            };
+            let stream = |_: Incoming<'_>| {
+                let sink: Box<dyn BodySink> = Box::new(sink);
+                (
+                    Answer::Sent {
+                        status: 200,
+                        keep_alive: true,
+                        deferral_refused: false,
+                    },
+                    Some(sink),
+                )
+            };
+            assert!(matches!(c.answer_head(&mut cx, stream), Step::Sent));
+            // The rest of the body and the next request arrive in one read.
+            let mut rest = encoded[10..].to_vec();
+            rest.extend_from_slice(b"GET /next HTTP/1.1\r\nHost: a\r\n\r\n");
+            c.feed(&rest, &mut cx);
+            let mut next = None;
+            let step = c.step(&mut cx, |r| {
+                next = Some(r.head.path.get(r.bytes).to_vec());
+                sent(r)
+            });
+            assert!(
+                matches!(step, Step::Sent),
+                "the next request was not reached"
+            );
+            assert_eq!(next.as_deref(), Some(&b"/next"[..]));
+            let got = got.lock().unwrap();
+            assert_eq!(got.1, Some(true), "the body did not end");
+            assert!(
+                got.0 == body,
+                "the sink got {} of {} bytes",
+                got.0.len(),
+                body.len()
+            );
+        }
     }
 
     #[test]
