@@ -60,6 +60,7 @@ fn connection_corpus() {
         let (splits, stream) = data.split_at(data.len().min(8));
         checks::connection(stream, splits);
         checks::streamed(stream, splits);
+        checks::stingy_sink(stream, splits);
     });
 }
 

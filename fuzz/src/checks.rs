@@ -4,7 +4,8 @@
 //! Depends only on `strela` (and `arbitrary` for the structured router input), so the engine's
 //! corpus-replay test can include this file as a module.
 
-use strela::proto::body::{decode_in_place, ChunkedDecoder, Progress};
+use strela::proto::body::{decode_in_place, BodySink, ChunkedDecoder, Progress};
+use strela::proto::conn::{Answer, Conn, Context, Step};
 use strela::proto::grammar::Scan;
 use strela::proto::head::{parse_head, parse_head_general, resume, HeaderScratch, Parsed};
 use strela::router::{Lookup, Router};
@@ -535,6 +536,88 @@ pub fn connection(data: &[u8], splits: &[u8]) {
                 "refused by the grammar at byte {k} but the connection had not answered: {:?}",
                 String::from_utf8_lossy(&out)
             );
+        }
+    }
+}
+
+/// A sink whose room is never zero (its reader, on another thread in life, keeps taking), in
+/// amounts the fuzzer picks.
+#[derive(Debug)]
+struct Stingy {
+    rooms: Vec<usize>,
+    asked: std::cell::Cell<usize>,
+    /// Room left of the last figure given: pushes never exceed it.
+    left: std::cell::Cell<usize>,
+}
+
+impl BodySink for Stingy {
+    fn room(&self) -> usize {
+        let i = self.asked.get();
+        self.asked.set(i + 1);
+        let room = self.rooms[i % self.rooms.len()];
+        self.left.set(room);
+        room
+    }
+    fn limit(&self) -> u64 {
+        1 << 20
+    }
+    fn push(&mut self, data: &[u8]) {
+        let left = self.left.get();
+        assert!(
+            data.len() <= left,
+            "pushed {} bytes into {left} of room",
+            data.len()
+        );
+        self.left.set(left - data.len());
+    }
+    fn end(&mut self, _result: Result<(), strela::RequestError>) {}
+    fn abandoned(&self) -> bool {
+        false
+    }
+}
+
+/// Feeding streamed bodies: with a sink that always has some room (however little), the
+/// connection never stops with body bytes left in its read buffer — only a sink that says it
+/// has no room owes it a wake, so stopping earlier would strand them (the bytes may be the
+/// last the client sends). `rooms` picks the room figures, `data` is the stream, fed whole.
+pub fn stingy_sink(data: &[u8], rooms: &[u8]) {
+    let rooms: Vec<usize> = if rooms.is_empty() {
+        vec![1]
+    } else {
+        rooms.iter().map(|&r| 1 + usize::from(r) * 3).collect()
+    };
+    let limits = Limits {
+        max_body_bytes: 64,
+        ..Limits::default()
+    };
+    let mut cx = Context::new(&limits, 0);
+    let mut c: Conn = Conn::new();
+    c.feed(data, &mut cx);
+    let sent = || Answer::Sent {
+        status: 200,
+        keep_alive: true,
+        deferral_refused: false,
+    };
+    for _ in 0..10_000 {
+        let step = c.step(&mut cx, |_| sent());
+        match step {
+            Step::Head => {
+                let sink = Stingy {
+                    rooms: rooms.clone(),
+                    asked: std::cell::Cell::new(0),
+                    left: std::cell::Cell::new(0),
+                };
+                let _ = c.answer_head(&mut cx, |_| (sent(), Some(Box::new(sink))));
+            }
+            Step::Sent | Step::Later | Step::Again => {}
+            Step::Refused(_) => return,
+            Step::Wait => {
+                assert!(
+                    !(c.streaming_body() && c.mid_request()),
+                    "stopped feeding a streamed body with bytes buffered and room in the sink"
+                );
+                return;
+            }
         }
     }
 }
