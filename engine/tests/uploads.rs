@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use strela::{limit_body, stream_body, Limits, ReadNow, Reply, Request, Response};
+use strela::{limit_body, stream_body, Handler, Limits, ReadNow, Reply, Request, Response};
 
 fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 7 + i / 251) as u8).collect()
@@ -30,8 +30,8 @@ fn chunked(body: &[u8], chunk: usize) -> Vec<u8> {
 }
 
 /// A server with the echo (streamed, up to 1 GiB), a buffered route limited to 16 bytes, a
-/// streaming route limited to 1,000 bytes, a streaming route that never reads, and one that
-/// reads on another thread and answers the body's length and checksum.
+/// streaming route limited to 1,000 bytes, a streaming route that never reads, and two that
+/// read on another thread and answer the body's length and checksum.
 fn server(limits: Limits) -> strela::ServerHandle {
     start_app(|b| {
         b.limits(limits)
@@ -49,27 +49,33 @@ fn server(limits: Limits) -> strela::ServerHandle {
                     res.status(401).body_static(b"no\n");
                 }),
             )
-            .post(
-                "/sum",
-                stream_body(1 << 30, |req: &Request<'_>, res: &mut Response<'_>| {
-                    let mut body = req.body_reader();
-                    let d = res.defer();
-                    std::thread::spawn(move || {
-                        let (mut n, mut sum, mut buf) = (0u64, 0u64, vec![0u8; 10_000]);
-                        let reply = loop {
-                            match body.read(&mut buf) {
-                                Ok(0) => break Reply::ok().body(format!("{n} {sum}")),
-                                Ok(k) => {
-                                    n += k as u64;
-                                    sum = buf[..k].iter().fold(sum, |s, &b| s + u64::from(b));
-                                }
-                                Err(e) => break Reply::new(400).body(e.to_string()),
-                            }
-                        };
-                        d.complete(reply);
-                    });
-                }),
-            )
+            .post("/sum", sum_elsewhere(|_| 10_000))
+            // 1..=300 bytes per read, varying: the window is emptied as fast as it is fed.
+            .post("/nibble", sum_elsewhere(|n| 1 + (n % 300) as usize))
+    })
+}
+
+/// A streaming route whose handler reads the body on another thread, `read_size(bytes so
+/// far)` bytes at a time, and answers its length and byte sum.
+fn sum_elsewhere(read_size: fn(u64) -> usize) -> impl Handler {
+    stream_body(1 << 30, move |req: &Request<'_>, res: &mut Response<'_>| {
+        let mut body = req.body_reader();
+        let d = res.defer();
+        std::thread::spawn(move || {
+            let (mut n, mut sum, mut buf) = (0u64, 0u64, vec![0u8; 10_000]);
+            let reply = loop {
+                let want = read_size(n).min(buf.len());
+                match body.read(&mut buf[..want]) {
+                    Ok(0) => break Reply::ok().body(format!("{n} {sum}")),
+                    Ok(k) => {
+                        n += k as u64;
+                        sum = buf[..k].iter().fold(sum, |s, &b| s + u64::from(b));
+                    }
+                    Err(e) => break Reply::new(400).body(e.to_string()),
+                }
+            };
+            d.complete(reply);
+        });
     })
 }
 
@@ -279,31 +285,12 @@ fn a_reader_that_keeps_the_window_empty_is_fed_to_the_end() {
     // the worker feeds it: the worker must keep feeding what it has buffered until the window
     // says full, or the end of a body (all of it read from the socket, nothing more to raise
     // an edge) would sit in the read buffer until the body-rate timeout closed the connection.
-    let h = start_app(|b| {
-        b.post(
-            "/nibble",
-            stream_body(1 << 30, |req: &Request<'_>, res: &mut Response<'_>| {
-                let mut body = req.body_reader();
-                let d = res.defer();
-                std::thread::spawn(move || {
-                    let (mut n, mut buf) = (0usize, [0u8; 300]);
-                    let reply = loop {
-                        let want = 1 + n % buf.len(); // 1..=300 bytes per read, varying
-                        match body.read(&mut buf[..want]) {
-                            Ok(0) => break Reply::ok().body(n.to_string()),
-                            Ok(k) => n += k,
-                            Err(e) => break Reply::new(400).body(e.to_string()),
-                        }
-                    };
-                    d.complete(reply);
-                });
-            }),
-        )
-    });
+    let h = server(Limits::default());
     let mut s = connect(h.local_addr());
     for i in 0..150usize {
         let size = 1 + (i * 7919 + i * i * 104_729) % (192 << 10);
         let body = pattern(size);
+        let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
         let req = if i % 2 == 0 {
             let mut r =
                 b"POST /nibble HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
@@ -315,7 +302,7 @@ fn a_reader_that_keeps_the_window_empty_is_fed_to_the_end() {
         let r = send_and_read(&mut s, req, 1 + (i * 6151) % 100_000, 1);
         assert_eq!(
             r[0].body_str(),
-            size.to_string(),
+            format!("{size} {sum}"),
             "upload {i} of {size} bytes"
         );
     }

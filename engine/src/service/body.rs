@@ -141,9 +141,9 @@ impl BodySink for Sink {
         st.data.extend(data);
         // A push that fills the window leaves the rest of the body in the connection's read
         // buffer, possibly with nothing more to come from the socket: the worker is owed a
-        // wake once room appears, so it must count as paused now, under this lock. Waiting
-        // for its next `room()` call would race with the reader: a reader that empties the
-        // window first sees no pause, wakes nobody, and the buffered rest is never fed.
+        // wake once room appears. The connection asks `room()` again before it stops feeding
+        // (`Conn::feed_body`), and a zero there sets the pause too; setting it here as well
+        // keeps the obligation with the push that created it, whatever the caller does next.
         if st.data.len() >= BODY_WINDOW {
             st.paused = true;
         }
