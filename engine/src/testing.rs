@@ -270,8 +270,18 @@ impl TestResponse {
 
 /// Parses consecutive responses (interim `1xx` ones skipped, bodies framed by
 /// `Content-Length`, HEAD-style empty bodies not guessed); stops at the first incomplete one.
-pub fn parse_responses(mut out: &[u8]) -> Vec<TestResponse> {
-    let mut v = Vec::new();
+pub fn parse_responses(out: &[u8]) -> Vec<TestResponse> {
+    parse_responses_to(out, |_| false)
+}
+
+/// [`parse_responses`] for a stream that may answer `HEAD` requests: `is_head(i)` says whether
+/// the `i`-th final response (counting from 0, interim ones not counted) answers one, and then
+/// it has no body whatever its `Content-Length` or `Transfer-Encoding` say.
+pub fn parse_responses_to(
+    mut out: &[u8],
+    mut is_head: impl FnMut(usize) -> bool,
+) -> Vec<TestResponse> {
+    let mut v: Vec<TestResponse> = Vec::new();
     while let Some(end) = memchr::memmem::find(out, b"\r\n\r\n") {
         let head = String::from_utf8_lossy(&out[..end]);
         let mut lines = head.split("\r\n");
@@ -288,7 +298,9 @@ pub fn parse_responses(mut out: &[u8]) -> Vec<TestResponse> {
         let chunked = headers.iter().any(|(n, v)| {
             n.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
         });
-        let (body, used) = if chunked {
+        let (body, used) = if status >= 200 && is_head(v.len()) {
+            (Vec::new(), 0)
+        } else if chunked {
             match dechunk(rest) {
                 Some(x) => x,
                 None => break,
@@ -337,5 +349,29 @@ pub fn dechunk(b: &[u8]) -> Option<(Vec<u8>, usize)> {
         }
         data.extend_from_slice(&b[i..i + size]);
         i += size + 2;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_to_head_has_no_body_whatever_its_framing_says() {
+        let out = b"HTTP/1.1 100 Continue\r\n\r\n\
+            HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+            HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi\
+            HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n";
+        let got: Vec<(u16, Vec<u8>)> = parse_responses_to(out, |i| i != 1)
+            .into_iter()
+            .map(|r| (r.status, r.body))
+            .collect();
+        assert_eq!(
+            got,
+            [(200, vec![]), (200, b"hi".to_vec()), (204, vec![])],
+            "the interim response is skipped and not counted"
+        );
+        // Without knowing about HEAD the first answer swallows the rest as a chunked body.
+        assert!(parse_responses(out).is_empty());
     }
 }
