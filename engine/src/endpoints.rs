@@ -62,7 +62,7 @@ pub fn echo(req: &Request<'_>, res: &mut Response<'_>) {
         move |out: &mut Vec<u8>, room: usize| match body.read_now(out, room) {
             ReadNow::Data(_) | ReadNow::Pending => Produce::More,
             ReadNow::End => Produce::Done,
-            ReadNow::Failed => Produce::Abort,
+            ReadNow::Failed(_) => Produce::Abort,
         },
     );
 }

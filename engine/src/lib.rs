@@ -44,6 +44,7 @@ pub mod testing;
 
 pub use app::error::{fallible, HttpError};
 pub use app::middleware;
+pub use proto::body::BodyError;
 pub use proto::date;
 pub use proto::error::RequestError;
 pub use proto::fields::ResponseError;

@@ -647,19 +647,21 @@ int64_t strela_body_content_length(const strela_body_reader *r);
 
 /**
  * Reads up to `len` bytes into `buf`, blocking until some arrive: returns how many, 0 at the
- * end of the body, or -1 if it cannot be completed (malformed, over the limit, the client left;
- * `strela_last_error` says which). Never blocks on a worker thread (a handler, a producer):
+ * end of the body, or -1 if it cannot be completed (malformed, over the limit, the connection
+ * closed, or the body came in too slowly; `strela_last_error` says which). Never blocks on a worker thread (a handler, a producer):
  * there it returns -1 with the error "would block" — use `strela_body_read_now` there.
  *
  * # Safety
  * `r` is NULL or a live reader, not used by two threads at once; `buf` has `len` writable bytes.
  */
-ptrdiff_t strela_body_read(strela_body_reader *r, void *buf, size_t len);
+ptrdiff_t strela_body_read(strela_body_reader *r,
+                           void *buf,
+                           size_t len);
 
 /**
  * Reads up to `len` bytes that have arrived, without waiting: returns how many (at least 1),
  * 0 at the end of the body, `STRELA_PRODUCE_PENDING` (-2) when none have arrived yet, or -1
- * when the body cannot be completed.
+ * when the body cannot be completed (`strela_last_error` says why, as `strela_body_read`).
  *
  * # Safety
  * `r` is NULL or a live reader, not used by two threads at once; `buf` has `len` writable bytes.

@@ -570,7 +570,7 @@ impl BodySink for Stingy {
         );
         self.left.set(left - data.len());
     }
-    fn end(&mut self, _result: Result<(), strela::RequestError>) {}
+    fn end(&mut self, _result: Result<(), strela::proto::body::BodyError>) {}
     fn abandoned(&self) -> bool {
         false
     }

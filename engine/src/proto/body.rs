@@ -353,6 +353,54 @@ impl ChunkedDecoder {
     }
 }
 
+/// Why a streamed request body could not be completed: what its reader is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    /// The chunked framing is malformed.
+    Malformed,
+    /// The body is larger than the route's limit.
+    TooLarge,
+    /// The connection closed before the end: the client left, or the server closed it.
+    Closed,
+    /// The body came in slower than `Limits::min_body_rate`; the connection closed.
+    TimedOut,
+}
+
+impl BodyError {
+    /// A stable name: `malformed`, `body_too_large`, `closed`, `timed_out`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            BodyError::Malformed => "malformed",
+            BodyError::TooLarge => "body_too_large",
+            BodyError::Closed => "closed",
+            BodyError::TimedOut => "timed_out",
+        }
+    }
+}
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BodyError::Malformed => "the request body's framing is malformed",
+            BodyError::TooLarge => "the request body is larger than the route's limit",
+            BodyError::Closed => "the connection closed before the end of the request body",
+            BodyError::TimedOut => "the request body came in too slowly",
+        })
+    }
+}
+
+impl std::error::Error for BodyError {}
+
+impl From<RequestError> for BodyError {
+    /// What a framing error of the chunked decoder means to the reader.
+    fn from(e: RequestError) -> Self {
+        match e {
+            RequestError::BodyTooLarge => BodyError::TooLarge,
+            _ => BodyError::Malformed,
+        }
+    }
+}
+
 /// Where a streamed request body goes, part by part, as it arrives (the service layer's body
 /// reader implements it). The connection never hands it more than [`BodySink::room`]; while
 /// that is zero, reading from the socket pauses. A sink that reports no room, or is filled by
@@ -368,8 +416,8 @@ pub trait BodySink: std::fmt::Debug {
     /// The next decoded bytes of the body (at most `room()`).
     fn push(&mut self, data: &[u8]);
     /// The body ended: `Ok` at its end, an error when it cannot be completed (malformed, too
-    /// large, the client left). Called at most once.
-    fn end(&mut self, result: Result<(), RequestError>);
+    /// large, the connection closed or timed out). Called at most once.
+    fn end(&mut self, result: Result<(), BodyError>);
     /// Whether nobody reads any more: the rest of the body is drained or the connection closed.
     fn abandoned(&self) -> bool;
 }

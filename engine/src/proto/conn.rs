@@ -26,7 +26,7 @@
 use std::collections::VecDeque;
 use std::io::IoSlice;
 
-use crate::proto::body::{self, BodySink, ChunkedDecoder, Progress};
+use crate::proto::body::{self, BodyError, BodySink, ChunkedDecoder, Progress};
 use crate::proto::date::DateCache;
 use crate::proto::error::RequestError;
 use crate::proto::fields::{reason, status_class};
@@ -862,7 +862,7 @@ impl<P> Conn<P> {
             }
             Err(e) => {
                 if let Some(mut s) = sb.sink.take() {
-                    s.end(Err(e));
+                    s.end(Err(e.into()));
                 }
                 self.close_reading();
                 false
@@ -1134,7 +1134,13 @@ impl<P> Conn<P> {
     #[cold]
     pub fn time_out(&mut self, reason: &'static str, cx: &mut Context) -> Refused<'_> {
         if self.reading == Reading::Stream {
-            // The handler answered (or is answering) already: no second answer, just close.
+            // The handler answered (or is answering) already: no second answer, just close;
+            // its body reader learns why.
+            if let Some(s) = self.extra.as_mut().and_then(|x| x.body.as_mut()) {
+                if let Some(mut sink) = s.sink.take() {
+                    sink.end(Err(BodyError::TimedOut));
+                }
+            }
             self.close_reading();
             return Refused {
                 status: 408,
@@ -1179,7 +1185,7 @@ impl<P> Conn<P> {
         self.reading = Reading::Closed;
         if let Some(x) = &mut self.extra {
             x.chunked = None;
-            x.body = None; // a streamed body's reader sees the end (an error)
+            x.body = None; // a streamed body's reader sees the end (`BodyError::Closed`)
         }
     }
 
@@ -1514,7 +1520,7 @@ mod tests {
             assert!(data.len() <= self.grant, "pushed more than the room given");
             self.got.lock().unwrap().0.extend_from_slice(data);
         }
-        fn end(&mut self, result: Result<(), RequestError>) {
+        fn end(&mut self, result: Result<(), BodyError>) {
             self.got.lock().unwrap().1.get_or_insert(result.is_ok());
         }
         fn abandoned(&self) -> bool {

@@ -527,8 +527,10 @@ impl<H: Handler + ?Sized> State<'_, H> {
                 e.peer.map_or_else(|| "-".to_string(), |p| p.to_string()),
                 kind.as_str()
             );
-            if (e.in_head || e.in_body) && e.conn.mid_request() && !e.conn.has_output() {
-                // Best effort: tell a slow client why (one write attempt, then close).
+            let unfinished = e.conn.mid_request() || e.conn.streaming_body();
+            if (e.in_head || e.in_body) && unfinished && !e.conn.has_output() {
+                // Best effort: tell a slow client why (one write attempt, then close); a
+                // streamed body's reader is told instead (its handler answers).
                 let reason = if e.in_body { "slow_body" } else { "timeout" };
                 dispatch::time_out(&mut e.conn, reason, e.peer, self.handler, &mut self.cx);
                 let _ = flush(e, &mut self.cx);

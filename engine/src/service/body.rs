@@ -19,8 +19,7 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-use crate::proto::body::BodySink;
-use crate::proto::error::RequestError;
+use crate::proto::body::{BodyError, BodySink};
 use crate::service::stream::Wake;
 
 /// Body bytes buffered between the connection and its reader.
@@ -42,7 +41,7 @@ pub enum BodyPolicy {
 }
 
 /// How the body ended, or `None` while it is still coming.
-type End = Option<Result<(), RequestError>>;
+type End = Option<Result<(), BodyError>>;
 
 #[derive(Debug, Default)]
 struct State {
@@ -151,7 +150,7 @@ impl BodySink for Sink {
         self.chan.ready.notify_all();
     }
 
-    fn end(&mut self, result: Result<(), RequestError>) {
+    fn end(&mut self, result: Result<(), BodyError>) {
         let mut st = crate::sync::lock(&self.chan.state);
         if st.end.is_none() {
             st.end = Some(result);
@@ -168,7 +167,7 @@ impl BodySink for Sink {
 impl Drop for Sink {
     fn drop(&mut self) {
         // The connection went away (or stopped reading) before the body ended.
-        self.end(Err(RequestError::Malformed));
+        self.end(Err(BodyError::Closed));
     }
 }
 
@@ -181,8 +180,8 @@ pub enum ReadNow {
     Pending,
     /// The body is complete and everything was read.
     End,
-    /// The body cannot be completed: malformed, over the limit, or the client left.
-    Failed,
+    /// The body cannot be completed, and why.
+    Failed(BodyError),
 }
 
 /// A request body as it arrives. `Send`: move it to another thread to read with blocking
@@ -241,7 +240,7 @@ impl BodyReader {
         match st.end {
             None => ReadNow::Pending,
             Some(Ok(())) => ReadNow::End,
-            Some(Err(_)) => ReadNow::Failed,
+            Some(Err(e)) => ReadNow::Failed(e),
         }
     }
 
@@ -301,10 +300,12 @@ impl io::Read for BodyReader {
             match st.end {
                 Some(Ok(())) => return Ok(0),
                 Some(Err(e)) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        format!("request body incomplete: {}", e.as_str()),
-                    ))
+                    let kind = match e {
+                        BodyError::Malformed | BodyError::TooLarge => io::ErrorKind::InvalidData,
+                        BodyError::Closed => io::ErrorKind::UnexpectedEof,
+                        BodyError::TimedOut => io::ErrorKind::TimedOut,
+                    };
+                    return Err(io::Error::new(kind, e));
                 }
                 None => {}
             }
@@ -406,5 +407,40 @@ mod tests {
         assert_eq!(sink.room(), 1);
         let _reader = read_elsewhere(reader, BODY_WINDOW - 1);
         assert_eq!(wakes(&w), 0);
+    }
+
+    #[test]
+    fn the_reader_is_told_why_the_body_ended_early() {
+        let cases = [
+            (Some(BodyError::Malformed), io::ErrorKind::InvalidData),
+            (Some(BodyError::TooLarge), io::ErrorKind::InvalidData),
+            (Some(BodyError::TimedOut), io::ErrorKind::TimedOut),
+            (None, io::ErrorKind::UnexpectedEof), // the sink is dropped: the connection closed
+        ];
+        for (end, kind) in cases {
+            let (_, mut sink, reader) = sink_and_reader();
+            sink.push(b"ab");
+            if let Some(e) = end {
+                sink.end(Err(e));
+            }
+            drop(sink);
+            let why = end.unwrap_or(BodyError::Closed);
+            let mut reader = reader;
+            let mut got = Vec::new();
+            assert_eq!(
+                reader.read_now(&mut got, 10),
+                ReadNow::Data(2),
+                "data first"
+            );
+            assert_eq!(reader.read_now(&mut got, 10), ReadNow::Failed(why));
+            let err = std::thread::spawn(move || {
+                let mut reader = reader;
+                io::Read::read(&mut reader, &mut [0u8; 4]).unwrap_err()
+            })
+            .join()
+            .unwrap();
+            assert_eq!(err.kind(), kind, "{why:?}");
+            assert_eq!(err.to_string(), why.to_string());
+        }
     }
 }
