@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -66,7 +67,7 @@ struct waker {
     int efd;
     long gap_ns;
     long writes;
-    volatile int done;
+    int done; /* set by the waker, read by the sleeper: __atomic builtins */
 };
 
 /* Writes the eventfd `writes` times, `gap_ns` apart (busy-waiting between, so it never sleeps). */
@@ -83,7 +84,7 @@ static void *wake_loop(void *arg) {
             exit(1);
         }
     }
-    w->done = 1;
+    __atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
     if (write(w->efd, &one, sizeof one) != sizeof one) {
         exit(1);
     }
@@ -100,11 +101,15 @@ static void sleep_wake(long gap_ns) {
         exit(1);
     }
     pthread_t t;
-    pthread_create(&t, NULL, wake_loop, &w);
+    int err = pthread_create(&t, NULL, wake_loop, &w);
+    if (err != 0) {
+        fprintf(stderr, "syscost: pthread_create: %s\n", strerror(err));
+        exit(1);
+    }
     long wakes = 0, sleeps = 0;
     uint64_t value;
     double c0 = seconds(CLOCK_THREAD_CPUTIME_ID);
-    while (!w.done) {
+    while (!__atomic_load_n(&w.done, __ATOMIC_ACQUIRE)) {
         /* As an event loop does: take what is ready, block only when nothing is. */
         if (epoll_wait(ep, &ev, 1, 0) == 0) {
             sleeps++;
