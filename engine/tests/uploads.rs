@@ -371,7 +371,6 @@ fn reporting(limits: Limits) -> (strela::ServerHandle, mpsc::Receiver<String>) {
 #[test]
 fn a_client_that_leaves_mid_body_fails_the_reader_and_leaks_nothing() {
     let (h, rx) = reporting(Limits::default());
-    let fds = open_fds();
     {
         let mut s = connect(h.local_addr());
         s.write_all(b"POST /wait HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n")
@@ -386,42 +385,76 @@ fn a_client_that_leaves_mid_body_fails_the_reader_and_leaks_nothing() {
         got, "Err(UnexpectedEof)",
         "the reader is told the connection closed"
     );
-    assert!(eventually(Duration::from_secs(5), || open_fds() <= fds));
+    // The server's own count, not the process's descriptors: tests run in parallel here.
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            let st = h.stats();
+            st.connections == 0 && st.buffers_in_use == 0
+        }),
+        "leak: {:?}",
+        h.stats()
+    );
     h.stop();
+}
+
+/// Everything the server sends until it closes (or 10 s pass).
+fn read_to_close(s: &mut TcpStream) -> Vec<u8> {
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
+fn slow_limits() -> Limits {
+    Limits {
+        min_body_rate: 100_000,
+        body_rate_grace: Duration::from_secs(1),
+        ..Limits::default()
+    }
 }
 
 #[test]
 fn the_minimum_body_rate_applies_to_streamed_bodies() {
-    let limits = Limits {
-        min_body_rate: 100_000,
-        body_rate_grace: Duration::from_secs(1),
-        ..Limits::default()
-    };
-    let (h, rx) = reporting(limits);
+    // The handler reads on another thread and answers later: its answer has not started,
+    // so the client is told 408, and the reader why its body ended.
+    let (h, rx) = reporting(slow_limits());
     let mut s = connect(h.local_addr());
     s.write_all(b"POST /wait HTTP/1.1\r\nHost: t\r\nContent-Length: 10000000\r\n\r\n")
         .unwrap();
+    s.write_all(&[b's'; 1024]).unwrap(); // then nothing: far below 100 kB/s
     let t0 = Instant::now();
-    // 1 KiB every 100 ms: far below 100 kB/s.
-    let mut closed = false;
-    while t0.elapsed() < Duration::from_secs(6) {
-        if s.write_all(&[b's'; 1024]).is_err() {
-            closed = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    if !closed {
-        s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
-        closed = closed_by_server(&mut s);
-    }
-    assert!(closed, "a trickled streamed body was not cut off");
+    let out = read_to_close(&mut s);
+    assert!(
+        out.starts_with(b"HTTP/1.1 408 "),
+        "{:?} after {:?}",
+        String::from_utf8_lossy(&out),
+        t0.elapsed()
+    );
     let got = rx
         .recv_timeout(Duration::from_secs(5))
         .expect("the reader hears of it");
     assert_eq!(
         got, "Err(TimedOut)",
         "the reader is told the body came too slowly"
+    );
+    h.stop();
+}
+
+#[test]
+fn a_slow_streamed_body_whose_answer_has_started_is_closed_without_a_second_answer() {
+    // The echo streams its answer as the body comes: a 408 cannot follow its first bytes.
+    let h = server(slow_limits());
+    let mut s = connect(h.local_addr());
+    s.write_all(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10000000\r\n\r\n")
+        .unwrap();
+    s.write_all(&[b's'; 1024]).unwrap();
+    let out = read_to_close(&mut s);
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text:?}");
+    assert!(text.contains("ssss"), "the echo started: {text:?}");
+    assert!(
+        !text.contains("408"),
+        "a second answer after the first: {text:?}"
     );
     h.stop();
 }

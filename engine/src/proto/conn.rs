@@ -1131,15 +1131,25 @@ impl<P> Conn<P> {
 
     /// Answers `408 Request Timeout` and closes: a head did not arrive in time (`reason`
     /// `timeout`), or a body came in slower than the minimum data rate (`slow_body`).
+    ///
+    /// A streamed body's reader is told (`BodyError::TimedOut`); its handler has been called,
+    /// so there the 408 goes out only if `withdrawn` (the caller took its unstarted answer
+    /// back with [`Conn::withdraw_unstarted`]); otherwise the connection just closes.
     #[cold]
-    pub fn time_out(&mut self, reason: &'static str, cx: &mut Context) -> Refused<'_> {
+    pub fn time_out(
+        &mut self,
+        reason: &'static str,
+        withdrawn: bool,
+        cx: &mut Context,
+    ) -> Refused<'_> {
         if self.reading == Reading::Stream {
-            // The handler answered (or is answering) already: no second answer, just close;
-            // its body reader learns why.
             if let Some(s) = self.extra.as_mut().and_then(|x| x.body.as_mut()) {
                 if let Some(mut sink) = s.sink.take() {
                     sink.end(Err(BodyError::TimedOut));
                 }
+            }
+            if withdrawn {
+                return self.refuse(408, reason, cx);
             }
             self.close_reading();
             return Refused {
@@ -1376,6 +1386,26 @@ impl<P> Conn<P> {
         }
         if self.wbuf.is_empty() && self.wbuf.capacity() != 0 {
             pool.put(std::mem::take(&mut self.wbuf));
+        }
+    }
+
+    /// While a body streams to its handler: takes back the answer owed for it if it is the
+    /// only one owed, still waits, and `unstarted` says none of it was written — so that
+    /// another can go in its place ([`Conn::time_out`]). The caller cancels what it gets.
+    #[cold]
+    pub fn withdraw_unstarted(&mut self, unstarted: impl FnOnce(&P) -> bool) -> Option<P> {
+        if self.reading != Reading::Stream {
+            return None;
+        }
+        let x = self.extra.as_mut()?;
+        match x.slots.front() {
+            Some(Slot::Waiting(_, p)) if x.slots.len() == 1 && unstarted(p) => {
+                match x.slots.pop_front() {
+                    Some(Slot::Waiting(_, p)) => Some(p),
+                    _ => unreachable!("the front was just seen waiting"),
+                }
+            }
+            _ => None,
         }
     }
 

@@ -532,7 +532,14 @@ impl<H: Handler + ?Sized> State<'_, H> {
                 // Best effort: tell a slow client why (one write attempt, then close); a
                 // streamed body's reader is told instead (its handler answers).
                 let reason = if e.in_body { "slow_body" } else { "timeout" };
-                dispatch::time_out(&mut e.conn, reason, e.peer, self.handler, &mut self.cx);
+                dispatch::time_out(
+                    &mut e.conn,
+                    reason,
+                    e.peer,
+                    self.handler,
+                    &mut self.cx,
+                    &mut self.svc,
+                );
                 let _ = flush(e, &mut self.cx);
             }
             self.close(token);

@@ -776,7 +776,9 @@ pub fn expire(conn: &mut Connection, seq: u32, cx: &mut Context, svc: &mut Servi
 }
 
 /// Answers `408` for a request that took too long to arrive (`reason`: `timeout` for a head,
-/// `slow_body` for a body under the minimum data rate) and tells the handler.
+/// `slow_body` for a body under the minimum data rate) and tells the handler. A streamed
+/// body's handler may be answering already: the 408 goes out only while its answer waits
+/// with nothing written (deferred, no stream started).
 #[cold]
 pub fn time_out<H: Handler + ?Sized>(
     conn: &mut Connection,
@@ -784,8 +786,21 @@ pub fn time_out<H: Handler + ?Sized>(
     peer: Option<SocketAddr>,
     handler: &H,
     cx: &mut Context,
+    svc: &mut Service,
 ) {
-    let r = conn.time_out(reason, cx);
+    // A deferred answer with no stream started has written nothing.
+    let withdrawn = conn.withdraw_unstarted(|w| w.stream.is_none());
+    let withdrawn = match withdrawn {
+        Some(w) => {
+            if w.cancel() {
+                svc.deferred -= 1;
+                cx.stats[Counter::DeferredCancelled] += 1;
+            }
+            true
+        }
+        None => false,
+    };
+    let r = conn.time_out(reason, withdrawn, cx);
     tell(handler, &r, peer);
 }
 
