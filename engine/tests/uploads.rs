@@ -2,7 +2,8 @@
 //! byte by byte), `100 Continue` only when the handler asks, per-route limits (buffered and
 //! streamed), a handler that does not read (drained or closed), readers on another thread (one
 //! that keeps the window empty as it is fed included), backpressure (an upload whose echo is
-//! not read stops being read), a client that leaves mid-body, and the minimum body rate.
+//! not read stops being read), a client that leaves mid-body, the minimum body rate (408 or
+//! a plain close, and what the reader is told), and a refusal read while the client still sends.
 
 mod common;
 
@@ -484,5 +485,34 @@ fn echo_reads_with_read_now_on_the_worker() {
         roundtrip(&mut s, &post("/n", "", b"abcdefgh")).body_str(),
         "[3, 3, 2] abcdefgh"
     );
+    h.stop();
+}
+
+#[test]
+fn a_client_still_sending_when_refused_reads_the_refusal() {
+    // 413 at the head while the client goes on sending a large body: the server closes with
+    // unread bytes (a reset), and the answer written before it must still be readable.
+    let h = server(Limits::default());
+    for _ in 0..20 {
+        let mut s = connect(h.local_addr());
+        s.write_all(b"POST /small HTTP/1.1\r\nHost: t\r\nContent-Length: 50000000\r\n\r\n")
+            .unwrap();
+        let mut w = s.try_clone().unwrap();
+        let writer = std::thread::spawn(move || {
+            let chunk = vec![b'b'; 64 * 1024];
+            let mut sent = 0usize;
+            while sent < 50_000_000 && w.write_all(&chunk).is_ok() {
+                sent += chunk.len();
+            }
+        });
+        let out = read_to_close(&mut s);
+        assert!(
+            out.starts_with(b"HTTP/1.1 413 "),
+            "{:?}",
+            String::from_utf8_lossy(&out[..out.len().min(200)])
+        );
+        drop(s);
+        writer.join().unwrap();
+    }
     h.stop();
 }
