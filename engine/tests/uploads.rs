@@ -369,6 +369,12 @@ fn reporting(limits: Limits) -> (strela::ServerHandle, mpsc::Receiver<String>) {
     (h, rx)
 }
 
+/// What `/wait`'s reader reported (within 5 s).
+fn outcome(rx: &mpsc::Receiver<String>) -> String {
+    rx.recv_timeout(Duration::from_secs(5))
+        .expect("the reader hears of it")
+}
+
 #[test]
 fn a_client_that_leaves_mid_body_fails_the_reader_and_leaks_nothing() {
     let (h, rx) = reporting(Limits::default());
@@ -379,11 +385,9 @@ fn a_client_that_leaves_mid_body_fails_the_reader_and_leaks_nothing() {
         s.write_all(&[b'x'; 300_000]).unwrap();
         std::thread::sleep(Duration::from_millis(100));
     } // dropped: the client leaves
-    let got = rx
-        .recv_timeout(Duration::from_secs(5))
-        .expect("the reader hears of it");
     assert_eq!(
-        got, "Err(UnexpectedEof)",
+        outcome(&rx),
+        "Err(UnexpectedEof)",
         "the reader is told the connection closed"
     );
     // The server's own count, not the process's descriptors: tests run in parallel here.
@@ -431,11 +435,9 @@ fn the_minimum_body_rate_applies_to_streamed_bodies() {
         String::from_utf8_lossy(&out),
         t0.elapsed()
     );
-    let got = rx
-        .recv_timeout(Duration::from_secs(5))
-        .expect("the reader hears of it");
     assert_eq!(
-        got, "Err(TimedOut)",
+        outcome(&rx),
+        "Err(TimedOut)",
         "the reader is told the body came too slowly"
     );
     h.stop();
