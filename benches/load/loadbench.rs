@@ -25,7 +25,8 @@
 //!   pipelined plaintext at 256 / 1,024 / 4,096 / 16,384 connections, json at 16 / 64 / 256 / 512;
 //! - `--rate`: afterwards, every unpipelined scenario again at fixed rates — 50 % and 90 % of each
 //!   server's own measured peak — driven by `h2load --rps` (per connection; one thread pinned like
-//!   wrk), latency percentiles from its per-request log. h2load times a request from its send,
+//!   wrk; steal-checked and measured again like the wrk runs), latency percentiles from its
+//!   per-request log. h2load times a request from its send,
 //!   so a stall that delays later sends is not charged to them (no coordinated-omission
 //!   correction): tails are a lower bound.
 //!
@@ -165,6 +166,34 @@ struct RateSample {
     max_us: f64,
     cpu_us_per_req: f64,
     failed: u64,
+    /// The largest share of a pinned CPU (percent) the hypervisor took during the run.
+    steal_pct: f64,
+}
+
+/// What the retry policy reads from a measurement.
+trait Disturbed {
+    /// The largest share of a watched CPU (percent) the hypervisor took during the run.
+    fn steal_pct(&self) -> f64;
+    /// The server's CPU per request, for the retry's report.
+    fn cpu_us_per_req(&self) -> f64;
+}
+
+impl Disturbed for Sample {
+    fn steal_pct(&self) -> f64 {
+        self.steal_pct
+    }
+    fn cpu_us_per_req(&self) -> f64 {
+        self.cpu_us_per_req
+    }
+}
+
+impl Disturbed for RateSample {
+    fn steal_pct(&self) -> f64 {
+        self.steal_pct
+    }
+    fn cpu_us_per_req(&self) -> f64 {
+        self.cpu_us_per_req
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -431,9 +460,12 @@ fn run(args: &Args) -> Result<(), String> {
                 if !peak.is_finite() || peak <= 0.0 {
                     continue;
                 }
-                let r = rate_run(args, srv, sc, pct, peak * pct / 100.0, taskset)?;
+                let target = peak * pct / 100.0;
+                let r = measured(sc, srv, &policy, || {
+                    rate_run(args, srv, sc, pct, target, &cpus, taskset)
+                })?;
                 eprintln!(
-                    "{} rate {:<14} {:<13} {:>3.0} % of peak: {:>9.0} of {:>9.0} req/s  p50 {:>7.0} µs  p99 {:>7.0} µs  p99.9 {:>7.0} µs  {:.3} CPU-µs/req{}",
+                    "{} rate {:<14} {:<13} {:>3.0} % of peak: {:>9.0} of {:>9.0} req/s  p50 {:>7.0} µs  p99 {:>7.0} µs  p99.9 {:>7.0} µs  {:.3} CPU-µs/req  steal {:.1}%{}",
                     eta.tick(),
                     sc.name,
                     srv.name,
@@ -444,6 +476,7 @@ fn run(args: &Args) -> Result<(), String> {
                     r.p99_us,
                     r.p999_us,
                     r.cpu_us_per_req,
+                    r.steal_pct,
                     if r.failed > 0 { format!("  FAILED {}", r.failed) } else { String::new() }
                 );
                 rates.push(r);
@@ -806,17 +839,23 @@ fn measure(
             user_us_per_req: (user1 - user0) * 1e6 / requests,
             sleeps_per_kreq: sleeps1.saturating_sub(sleeps0) as f64 * 1e3 / requests,
             wrk_cpu_pct: (kids1 - kids0) * 100.0 / secs,
-            steal_pct: [&cpus.server, &cpus.wrk]
-                .into_iter()
-                .filter_map(|set| {
-                    let (a, n) = steal_ticks(&stat0, set)?;
-                    let (b, _) = steal_ticks(&stat1, set)?;
-                    Some(b.saturating_sub(a) as f64 * 100.0 / (clk_tck() * secs * n as f64))
-                })
-                .fold(0.0, f64::max),
+            steal_pct: steal_share(cpus, &stat0, &stat1, secs),
             errors: parsed.errors,
         })
     })
+}
+
+/// The largest share (percent) of one of the watched CPU sets the hypervisor stole between
+/// two reads of `/proc/stat` `secs` apart.
+fn steal_share(cpus: &Cpus, stat0: &str, stat1: &str, secs: f64) -> f64 {
+    [&cpus.server, &cpus.wrk]
+        .into_iter()
+        .filter_map(|set| {
+            let (a, n) = steal_ticks(stat0, set)?;
+            let (b, _) = steal_ticks(stat1, set)?;
+            Some(b.saturating_sub(a) as f64 * 100.0 / (clk_tck() * secs * n as f64))
+        })
+        .fold(0.0, f64::max)
 }
 
 /// The CPUs the servers and wrk are pinned to (empty: all of them, unpinned).
@@ -842,14 +881,14 @@ struct Retry {
 /// more than `max_steal_pct` of a pinned CPU (then the least disturbed run is kept). Every retry
 /// is reported. Any other failure ends the bench at once, unless it ends a steal retry: then
 /// the disturbed run measured before stands.
-fn measured(
+fn measured<T: Disturbed>(
     sc: &Scenario,
     srv: &ServerSpec,
     policy: &Retry,
-    mut measure: impl FnMut() -> Result<Sample, String>,
-) -> Result<Sample, String> {
+    mut measure: impl FnMut() -> Result<T, String>,
+) -> Result<T, String> {
     let (mut empty, mut stolen) = (0, 0);
-    let mut best: Option<Sample> = None;
+    let mut best: Option<T> = None;
     loop {
         match measure() {
             Err(e) if e.starts_with(NO_REQUESTS) && empty < 2 => {
@@ -870,15 +909,15 @@ fn measured(
                     sc.name,
                     srv.name,
                     e.lines().next().unwrap_or(""),
-                    b.steal_pct
+                    b.steal_pct()
                 );
                 return Ok(b);
             }
             Ok(s) => {
-                let (steal, cpu) = (s.steal_pct, s.cpu_us_per_req);
+                let (steal, cpu) = (s.steal_pct(), s.cpu_us_per_req());
                 let disturbed = steal > policy.max_steal_pct;
                 let s = match best.take() {
-                    Some(b) if b.steal_pct <= s.steal_pct => b,
+                    Some(b) if b.steal_pct() <= steal => b,
                     _ => s,
                 };
                 if !disturbed || stolen >= policy.steal_retries {
@@ -970,6 +1009,7 @@ fn rate_run(
     sc: &Scenario,
     pct: f64,
     target: f64,
+    cpus: &Cpus,
     taskset: bool,
 ) -> Result<RateSample, String> {
     with_server(args, srv, taskset, |pid| {
@@ -997,10 +1037,14 @@ fn rate_run(
             url,
         ]);
         let cpu0 = proc_cpu(pid);
+        let stat0 = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let t0 = Instant::now();
         let out = Command::new(&argv[0])
             .args(&argv[1..])
             .output()
             .map_err(|e| format!("h2load: {e}"))?;
+        let wall = t0.elapsed().as_secs_f64().max(1e-9);
+        let stat1 = std::fs::read_to_string("/proc/stat").unwrap_or_default();
         let cpu1 = proc_cpu(pid);
         if !out.status.success() {
             return Err(format!(
@@ -1031,6 +1075,7 @@ fn rate_run(
             max_us: q(100.0),
             cpu_us_per_req: (cpu1 - cpu0) * 1e6 / n.max(1) as f64,
             failed,
+            steal_pct: steal_share(cpus, &stat0, &stat1, wall),
         })
     })
 }
@@ -1433,16 +1478,16 @@ impl Report {
             );
             let _ = writeln!(
                 m,
-                "| scenario | server | % of peak | target req/s | achieved req/s | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs | CPU-µs/req | failed |"
+                "| scenario | server | % of peak | target req/s | achieved req/s | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs | CPU-µs/req | steal % | failed |"
             );
             let _ = writeln!(
                 m,
-                "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+                "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
             );
             for r in &self.rates {
                 let _ = writeln!(
                     m,
-                    "| {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.3} | {} |",
+                    "| {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.3} | {:.1} | {} |",
                     r.scenario,
                     r.server,
                     r.percent_of_peak,
@@ -1454,6 +1499,7 @@ impl Report {
                     r.p999_us,
                     r.max_us,
                     r.cpu_us_per_req,
+                    r.steal_pct,
                     r.failed
                 );
             }
@@ -1732,8 +1778,8 @@ mod tests {
     }
 
     /// Runs `measured` over a scripted sequence of outcomes; returns the result and the calls.
-    fn scripted(
-        script: Vec<Result<Sample, String>>,
+    fn scripted<T: Disturbed>(
+        script: Vec<Result<T, String>>,
         retries: usize,
     ) -> (Result<f64, String>, usize) {
         let sc = Scenario::new("plaintext", "/plaintext", 64, 1);
@@ -1754,7 +1800,37 @@ mod tests {
             it.next()
                 .expect("measured asked for more runs than scripted")
         });
-        (r.map(|s| s.steal_pct), calls)
+        (r.map(|s| s.steal_pct()), calls)
+    }
+
+    fn rate_sample(steal_pct: f64) -> RateSample {
+        RateSample {
+            scenario: "plaintext".into(),
+            server: "strela".into(),
+            percent_of_peak: 50.0,
+            target_rps: 1000.0,
+            achieved_rps: 1000.0,
+            p50_us: 1.0,
+            p90_us: 2.0,
+            p99_us: 3.0,
+            p999_us: 4.0,
+            max_us: 5.0,
+            cpu_us_per_req: 10.0,
+            failed: 0,
+            steal_pct,
+        }
+    }
+
+    #[test]
+    fn disturbed_fixed_rate_runs_are_measured_again() {
+        let runs = vec![Ok(rate_sample(20.0)), Ok(rate_sample(0.5))];
+        assert_eq!(scripted(runs, 3), (Ok(0.5), 2));
+        let runs = vec![Ok(rate_sample(20.0)), Ok(rate_sample(9.0))];
+        assert_eq!(
+            scripted(runs, 1),
+            (Ok(9.0), 2),
+            "retries run out: the least disturbed"
+        );
     }
 
     #[test]
@@ -1782,7 +1858,7 @@ mod tests {
         let (r, calls) = scripted(vec![empty(), empty(), empty()], 3);
         assert!(r.unwrap_err().starts_with(NO_REQUESTS));
         assert_eq!(calls, 3);
-        let (r, calls) = scripted(vec![Err("port in use".into())], 3);
+        let (r, calls) = scripted::<Sample>(vec![Err("port in use".into())], 3);
         assert_eq!((r, calls), (Err("port in use".into()), 1));
         // A retry that fails leaves the disturbed run before it.
         let (r, calls) = scripted(vec![Ok(sample(9.0)), Err("port in use".into())], 3);
