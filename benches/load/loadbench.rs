@@ -803,7 +803,7 @@ fn measure(
     lua: &Path,
     cpus: &Cpus,
     taskset: bool,
-) -> Result<Sample, String> {
+) -> Result<Sample, RunError> {
     with_server(args, srv, taskset, |pid| {
         let url = format!("http://127.0.0.1:{}{}", srv.port, sc.path);
         if args.warmup > 0.0 {
@@ -885,13 +885,13 @@ fn measured<T: Disturbed>(
     sc: &Scenario,
     srv: &ServerSpec,
     policy: &Retry,
-    mut measure: impl FnMut() -> Result<T, String>,
-) -> Result<T, String> {
+    mut measure: impl FnMut() -> Result<T, RunError>,
+) -> Result<T, RunError> {
     let (mut empty, mut stolen) = (0, 0);
     let mut best: Option<T> = None;
     loop {
         match measure() {
-            Err(e) if e.starts_with(NO_REQUESTS) && empty < 2 => {
+            Err(RunError::NoAnswers(_)) if empty < 2 => {
                 empty += 1;
                 eprintln!(
                     "loadbench: {} {}: wrk got no answers; measuring again ({empty}/2)",
@@ -908,7 +908,7 @@ fn measured<T: Disturbed>(
                     "loadbench: {} {}: measuring again failed ({}); keeping the run with {:.1} % steal",
                     sc.name,
                     srv.name,
-                    e.lines().next().unwrap_or(""),
+                    e.to_string().lines().next().unwrap_or(""),
                     b.steal_pct()
                 );
                 return Ok(b);
@@ -981,21 +981,24 @@ fn steal_ticks(stat: &str, cpus: &[usize]) -> Option<(u64, usize)> {
 
 /// Runs `f` (given the server's PID) against a fresh server started for it, then stops the
 /// server whatever `f` returned.
-fn with_server<T>(
+fn with_server<T, E: From<String>>(
     args: &Args,
     srv: &ServerSpec,
     taskset: bool,
-    f: impl FnOnce(u32) -> Result<T, String>,
-) -> Result<T, String> {
+    f: impl FnOnce(u32) -> Result<T, E>,
+) -> Result<T, E> {
     // SO_REUSEPORT would let a leftover server share the port silently and take half the load.
     if TcpStream::connect(("127.0.0.1", srv.port)).is_ok() {
         return Err(format!(
             "port {} is already in use: stop whatever listens there first",
             srv.port
-        ));
+        )
+        .into());
     }
     let mut child = spawn_pinned(&args.server_cpu, &srv.argv, taskset)?;
-    let result = wait_listening(srv.port).and_then(|()| f(child.id()));
+    let result = wait_listening(srv.port)
+        .map_err(E::from)
+        .and_then(|()| f(child.id()));
     let _ = child.kill();
     let _ = child.wait();
     result
@@ -1011,7 +1014,7 @@ fn rate_run(
     target: f64,
     cpus: &Cpus,
     taskset: bool,
-) -> Result<RateSample, String> {
+) -> Result<RateSample, RunError> {
     with_server(args, srv, taskset, |pid| {
         let url = format!("http://127.0.0.1:{}{}", srv.port, sc.path);
         let log = args
@@ -1050,7 +1053,8 @@ fn rate_run(
             return Err(format!(
                 "h2load failed: {}",
                 String::from_utf8_lossy(&out.stderr).trim()
-            ));
+            )
+            .into());
         }
         let text = std::fs::read_to_string(&log).map_err(|e| format!("{}: {e}", log.display()))?;
         let (mut lat, failed) = parse_h2load_log(&text);
@@ -1108,7 +1112,7 @@ fn wrk(
     secs: f64,
     hist: Option<&Path>,
     taskset: bool,
-) -> Result<String, String> {
+) -> Result<String, RunError> {
     let mut argv: Vec<String> = Vec::new();
     if taskset {
         argv.extend(["taskset".into(), "-c".into(), args.wrk_cpu.clone()]);
@@ -1151,10 +1155,10 @@ fn wrk(
             None if t0.elapsed() > limit => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!(
-                    "{NO_REQUESTS}: wrk was still running {} s after a {dur_s} s run and was stopped",
+                return Err(RunError::NoAnswers(format!(
+                    "wrk was still running {} s after a {dur_s} s run and was stopped",
                     limit.as_secs() - dur_s
-                ));
+                )));
             }
             None => std::thread::sleep(Duration::from_millis(50)),
         }
@@ -1167,13 +1171,41 @@ fn wrk(
         let _ = e.read_to_string(&mut err);
     }
     if !status.success() {
-        return Err(format!("wrk failed: {err}"));
+        return Err(format!("wrk failed: {err}").into());
     }
     Ok(out)
 }
 
-/// How [`parse_wrk`]'s error for a run without a single answer starts.
-const NO_REQUESTS: &str = "wrk reported no requests";
+/// Why a measurement failed: wrk got no answer at all (worth measuring again: see
+/// [`measured`]), or anything else (the bench ends).
+#[derive(Debug, Clone, PartialEq)]
+enum RunError {
+    /// wrk reported no requests, or was stopped long after its run; what it printed.
+    NoAnswers(String),
+    /// Any other failure.
+    Failed(String),
+}
+
+impl From<String> for RunError {
+    fn from(e: String) -> Self {
+        RunError::Failed(e)
+    }
+}
+
+impl From<RunError> for String {
+    fn from(e: RunError) -> Self {
+        e.to_string()
+    }
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::NoAnswers(why) => write!(f, "wrk reported no requests: {why}"),
+            RunError::Failed(e) => f.write_str(e),
+        }
+    }
+}
 
 /// The shortest wrk run for `conns` connections, in seconds (see [`wrk`]).
 fn min_run_secs(conns: u32) -> f64 {
@@ -1190,7 +1222,7 @@ struct WrkOut {
     errors: u64,
 }
 
-fn parse_wrk(out: &str) -> Result<WrkOut, String> {
+fn parse_wrk(out: &str) -> Result<WrkOut, RunError> {
     let mut w = WrkOut {
         requests: 0,
         seconds: 0.0,
@@ -1212,7 +1244,7 @@ fn parse_wrk(out: &str) -> Result<WrkOut, String> {
         }
     }
     if w.requests == 0 {
-        return Err(format!("{NO_REQUESTS}:\n{out}"));
+        return Err(RunError::NoAnswers(format!("\n{out}")));
     }
     Ok(w)
 }
@@ -1779,9 +1811,9 @@ mod tests {
 
     /// Runs `measured` over a scripted sequence of outcomes; returns the result and the calls.
     fn scripted<T: Disturbed>(
-        script: Vec<Result<T, String>>,
+        script: Vec<Result<T, RunError>>,
         retries: usize,
-    ) -> (Result<f64, String>, usize) {
+    ) -> (Result<f64, RunError>, usize) {
         let sc = Scenario::new("plaintext", "/plaintext", 64, 1);
         let srv = ServerSpec {
             name: "strela".into(),
@@ -1853,15 +1885,24 @@ mod tests {
         // No retries allowed: the first run stands.
         assert_eq!(scripted(vec![Ok(sample(50.0))], 0), (Ok(50.0), 1));
         // An empty run is measured again (twice at most); other errors end it.
-        let empty = || Err(format!("{NO_REQUESTS}: nothing"));
+        let empty = || Err(RunError::NoAnswers("nothing".into()));
         assert_eq!(scripted(vec![empty(), Ok(sample(0.0))], 3), (Ok(0.0), 2));
         let (r, calls) = scripted(vec![empty(), empty(), empty()], 3);
-        assert!(r.unwrap_err().starts_with(NO_REQUESTS));
+        assert_eq!(r, Err(RunError::NoAnswers("nothing".into())));
         assert_eq!(calls, 3);
-        let (r, calls) = scripted::<Sample>(vec![Err("port in use".into())], 3);
-        assert_eq!((r, calls), (Err("port in use".into()), 1));
+        let in_use = || Err(RunError::Failed("port in use".into()));
+        let (r, calls) = scripted::<Sample>(vec![in_use()], 3);
+        assert_eq!((r, calls), (Err(RunError::Failed("port in use".into())), 1));
+        // An error that merely mentions wrk's words is not an empty run.
+        let lookalike = || {
+            Err(RunError::Failed(
+                "wrk reported no requests? no: a typo".into(),
+            ))
+        };
+        let (r, calls) = scripted::<Sample>(vec![lookalike(), Ok(sample(0.0))], 3);
+        assert_eq!((r.is_err(), calls), (true, 1));
         // A retry that fails leaves the disturbed run before it.
-        let (r, calls) = scripted(vec![Ok(sample(9.0)), Err("port in use".into())], 3);
+        let (r, calls) = scripted(vec![Ok(sample(9.0)), in_use()], 3);
         assert_eq!((r, calls), (Ok(9.0), 2));
         let runs = vec![Ok(sample(9.0)), empty(), empty(), empty()];
         assert_eq!(scripted(runs, 3), (Ok(9.0), 4));
@@ -1921,6 +1962,12 @@ mod tests {
         let w = parse_wrk(out).unwrap();
         assert_eq!((w.requests, w.errors), (424491, 3));
         assert!((w.seconds - 5.0).abs() < 1e-9);
+        let empty = "  0 requests in 1.00s, 0.00B read\n  Socket errors: connect 64, read 0, write 0, timeout 0\n";
+        assert!(matches!(parse_wrk(empty), Err(RunError::NoAnswers(_))));
+        assert!(matches!(
+            parse_wrk("  x requests in 1.00s"),
+            Err(RunError::Failed(_))
+        ));
         assert_eq!(parse_duration("1.50m"), Some(90.0));
     }
 }
