@@ -151,6 +151,28 @@ pub fn read(fd: BorrowedFd<'_>, buf: &mut Vec<u8>) -> io::Result<ReadOutcome> {
     }
 }
 
+/// Ends the sending side: a FIN follows the bytes already queued; reading stays open.
+#[cold]
+pub fn shutdown_write(fd: BorrowedFd<'_>) -> io::Result<()> {
+    Ok(net::shutdown(fd, net::Shutdown::Write)?)
+}
+
+/// Reads and throws away what the socket holds: `Ok(true)` once it has nothing more for now
+/// (`EAGAIN`), `Ok(false)` at the end of the peer's stream.
+#[cold]
+pub fn discard(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    let mut sink = [0u8; 16 * 1024];
+    loop {
+        match net::recv(fd, &mut sink[..], net::RecvFlags::empty()) {
+            Ok((0, _)) => return Ok(false),
+            Ok(_) => {}
+            Err(Errno::AGAIN) => return Ok(true),
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Writes as much of `data` as the socket takes now; `Ok(0)` with non-empty data means
 /// `EAGAIN`. `MSG_NOSIGNAL`: a closed peer yields `EPIPE`, never a `SIGPIPE` to the process.
 #[inline]

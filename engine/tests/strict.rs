@@ -1,6 +1,7 @@
 //! Strict at every edge: bytes that cannot become a request are refused when they arrive (not
 //! when a blank line finally comes), targets and Host by their grammars, bare LF only when
-//! asked for, interim statuses never as answers, and bodies slower than the minimum rate cut.
+//! asked for, interim statuses never as answers, bodies slower than the minimum rate cut, and
+//! refused connections closed lingering (bounded, and not holding up a stop).
 
 mod common;
 
@@ -320,4 +321,46 @@ fn the_body_scratch_gives_back_what_one_large_response_took() {
         "scratch still holds {} bytes",
         d.cx.scratch_bytes()
     );
+}
+
+#[test]
+fn a_refused_connection_lingers_for_a_bounded_time_and_a_stop_ends_it() {
+    let srv = start(echo, 1);
+    // Refused (a bad header line): the answer, then the server's FIN, while the connection
+    // stays open for input to be discarded.
+    let mut s = TcpStream::connect(srv.local_addr()).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: a\r\nbad header\r\n\r\n")
+        .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    assert!(out.starts_with(b"HTTP/1.1 400 "), "{out:?}");
+    assert_eq!(srv.stats().connections, 1, "closed at once, not lingering");
+    // Input after the answer is read and thrown away: no reset, no answer.
+    s.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    // A client that never closes is closed after the linger time (5 s, 1 s ticks).
+    let t0 = Instant::now();
+    assert!(
+        eventually(Duration::from_secs(9), || srv.stats().connections == 0),
+        "still lingering after {:?}",
+        t0.elapsed()
+    );
+    assert!(t0.elapsed() >= Duration::from_secs(3), "{:?}", t0.elapsed());
+    // A stop does not wait for lingering connections.
+    let mut s2 = TcpStream::connect(srv.local_addr()).unwrap();
+    s2.write_all(b"GET / HTTP/1.1\r\nHost: a\r\nbad header\r\n\r\n")
+        .unwrap();
+    assert!(eventually(Duration::from_secs(2), || {
+        srv.stats().connections == 1
+    }));
+    std::thread::sleep(Duration::from_millis(100));
+    let t1 = Instant::now();
+    srv.stop();
+    srv.join().unwrap();
+    assert!(
+        t1.elapsed() < Duration::from_secs(2),
+        "stop took {:?}",
+        t1.elapsed()
+    );
+    drop((s, s2));
 }

@@ -518,3 +518,44 @@ fn a_client_still_sending_when_refused_reads_the_refusal() {
     }
     h.stop();
 }
+
+#[test]
+fn a_large_answer_to_an_unread_upload_arrives_whole() {
+    // The handler answers 2 MiB without reading a 50 MB body (too large to drain, so the
+    // connection closes after the answer). The client reads only after a pause: most of the
+    // answer still sits in the server's socket when it is done writing, with the upload's
+    // bytes unread in front of it. A plain close there is a reset, which throws away what
+    // was not sent yet.
+    const BIG: usize = 2 << 20;
+    let h = start_app(|b| {
+        b.post(
+            "/big",
+            stream_body(1 << 30, |_req: &Request<'_>, res: &mut Response<'_>| {
+                res.body(&vec![b'a'; BIG]);
+            }),
+        )
+    });
+    let mut s = connect(h.local_addr());
+    s.write_all(b"POST /big HTTP/1.1\r\nHost: t\r\nContent-Length: 50000000\r\n\r\n")
+        .unwrap();
+    let mut w = s.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        let chunk = vec![b'b'; 64 * 1024];
+        let mut sent = 0usize;
+        while sent < 50_000_000 && w.write_all(&chunk).is_ok() {
+            sent += chunk.len();
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let out = read_to_close(&mut s);
+    let head_end = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head")
+        + 4;
+    assert!(out.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    assert_eq!(out.len() - head_end, BIG, "the answer was cut short");
+    drop(s);
+    writer.join().unwrap();
+    h.stop();
+}

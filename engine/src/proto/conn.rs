@@ -271,6 +271,7 @@ const C_EOF: u8 = 1; // the peer closed its sending side
 const C_CONTINUED: u8 = 2; // "100 Continue" was sent for the request in progress
 const C_BUFFERING: u8 = 4; // the handler asked for this body whole, up to `Extra::body_limit`
 const C_LAST: u8 = 8; // the request whose body is streamed is the connection's last
+const C_CUT: u8 = 16; // reading stopped while the client may still be sending (see `cut_short`)
 
 /// The first line of the HTTP/2 connection preface (RFC 9113 §3.4).
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
@@ -852,8 +853,9 @@ impl<P> Conn<P> {
                         x.body = None;
                     }
                     if self.flags & C_LAST != 0 {
+                        // The last request's body is all here: a clean end of reading.
                         self.flags &= !C_LAST;
-                        self.close_reading();
+                        self.reading = Reading::Closed;
                         return false;
                     }
                     self.reading = Reading::Head;
@@ -1009,6 +1011,10 @@ impl<P> Conn<P> {
                 if let Slot::Waiting(_, p) = s {
                     cancel(p);
                 }
+            }
+            // Input left unread (pipelined requests, a body still coming) makes it a cut.
+            if x.chunked.is_some() || x.body.is_some() || (self.rpos as usize) < self.rbuf.len() {
+                self.flags |= C_CUT;
             }
             x.chunked = None;
             x.body = None;
@@ -1191,7 +1197,10 @@ impl<P> Conn<P> {
         body
     }
 
+    /// Stops reading with the client possibly still sending: a refusal, a timeout, a body
+    /// nobody reads, an error in its framing.
     fn close_reading(&mut self) {
+        self.flags |= C_CUT;
         self.reading = Reading::Closed;
         if let Some(x) = &mut self.extra {
             x.chunked = None;
@@ -1299,6 +1308,16 @@ impl<P> Conn<P> {
     #[inline]
     pub fn is_closing(&self) -> bool {
         self.reading == Reading::Closed || self.flags & C_EOF != 0
+    }
+
+    /// Whether reading stopped while the client may still be sending (a refusal, a timeout, an
+    /// unread or unfinished body, requests after a closing answer): closing the socket with
+    /// its bytes unread would reset the connection and can destroy the answer in flight, so
+    /// the worker closes such a connection lingering (its sending side first, then discarding
+    /// input for a while).
+    #[inline]
+    pub fn cut_short(&self) -> bool {
+        self.flags & C_CUT != 0
     }
 
     /// Whether the connection is finished: closing and nothing left to write.

@@ -41,10 +41,13 @@ pub enum Counter {
     /// Streamed bodies cut short (the producer aborted or panicked, a writer was dropped
     /// unfinished): the connection was closed after what was sent.
     StreamsAborted,
+    /// Connections closed lingering: reading had stopped early (a refusal, a body nobody
+    /// reads), so the sending side was shut first and input discarded for a while.
+    Lingered,
 }
 
 /// How many [`Counter`]s there are.
-pub const COUNTER_COUNT: usize = Counter::StreamsAborted as usize + 1;
+pub const COUNTER_COUNT: usize = Counter::Lingered as usize + 1;
 
 /// A timeout's kind, the index into [`Stats::timeouts`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +115,7 @@ pub const COUNTERS: &[CounterInfo] = &[
     row!(Panics, "strela_handler_panics_total", "", "handler_panics", "Handlers that panicked (answered 500)."),
     row!(Accepted, "strela_connections_accepted_total", "", "connections.accepted", "Connections accepted."),
     row!(Closed, "strela_connections_closed_total", "", "connections.closed", "Connections closed."),
+    row!(Lingered, "strela_connections_lingered_total", "", "connections.lingered", "Connections closed lingering: sending side shut first, input discarded (reading had stopped early)."),
     row!(BytesIn, "strela_bytes_received_total", "", "bytes.received", "Bytes read from clients."),
     row!(BytesOut, "strela_bytes_sent_total", "", "bytes.sent", "Bytes written to clients."),
     row!(DeferredStarted, "strela_deferred_total", "outcome=\"started\"", "deferred.started", "Deferred requests, by outcome (started, expired: 504, refused: 503, cancelled)."),

@@ -72,8 +72,18 @@ struct Entry {
     /// check, `body_mark` the request's buffered bytes at the last one.
     in_body: bool,
     body_mark: u32,
+    /// Closing lingering (see [`LINGER`]): the sending side is shut, input is read and thrown
+    /// away until the client closes or `deadline`.
+    lingering: bool,
     conn: Connection,
 }
+
+/// How long a connection whose reading stopped early ([`Connection::cut_short`]: a refusal,
+/// a body nobody reads) stays open after its last answer, its sending side shut and its input
+/// discarded, before it is closed. Closing at once with unread input sends a reset, which
+/// makes the client's kernel drop whatever of the answer it has not read yet (and the
+/// server's drop what it has not sent): nginx's lingering close, for the same reason.
+pub const LINGER: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Entry {
     /// Where this connection's requests come from, for dispatch.
@@ -342,6 +352,7 @@ impl<H: Handler + ?Sized> State<'_, H> {
                         in_head: true,
                         in_body: false,
                         body_mark: 0,
+                        lingering: false,
                         conn: Connection::new(),
                     };
                     let token = self.slab.insert(entry);
@@ -497,6 +508,10 @@ impl<H: Handler + ?Sized> State<'_, H> {
             }
             if u64::from(e.deadline) > tick {
                 self.wheel.schedule(token, u64::from(e.deadline));
+                continue;
+            }
+            if e.lingering {
+                self.close(token);
                 continue;
             }
             let l = &self.cx.limits;
@@ -666,6 +681,9 @@ fn serve<H: Handler + ?Sized>(
     tick: u64,
     drained: bool,
 ) -> bool {
+    if e.lingering {
+        return !drained && (read.is_none() || linger_read(e));
+    }
     let alive = match read {
         Some(peer_closed) => read_loop(e, token, peer_closed, handler, cx, svc),
         None => true,
@@ -730,6 +748,12 @@ fn settle_entry(
     let pending = e.conn.has_pending();
     let idle = !e.conn.mid_request() && !e.conn.has_output() && !pending;
     if e.conn.is_done() || (idle && drained) || (pending && e.conn.saw_eof()) {
+        if e.lingering {
+            return !drained;
+        }
+        if e.conn.is_done() && e.conn.cut_short() && !e.conn.saw_eof() && !drained {
+            return start_linger(e, token, cx, wheel, tick);
+        }
         return false;
     }
     e.conn.release_idle(&mut cx.pool);
@@ -762,6 +786,31 @@ fn settle_entry(
         e.deadline = deadline_after(tick, l.idle_timeout);
     }
     true
+}
+
+/// Starts closing `e` lingering: shuts its sending side (a FIN after the answer), gives its
+/// buffers back and gives the client [`LINGER`] to close. `false`: close now (it failed).
+#[cold]
+fn start_linger(e: &mut Entry, token: u64, cx: &mut Context, wheel: &mut Wheel, tick: u64) -> bool {
+    if sys::shutdown_write(e.fd.as_fd()).is_err() {
+        return false;
+    }
+    cx.stats[Counter::Lingered] += 1;
+    e.conn.release_all(&mut cx.pool, |_| {});
+    e.lingering = true;
+    e.in_head = false;
+    e.in_body = false;
+    e.deadline = deadline_after(tick, LINGER);
+    wheel.schedule(token, u64::from(e.deadline));
+    // What is already there is thrown away now; the edge for it may have come and gone.
+    linger_read(e)
+}
+
+/// A lingering connection's input, discarded: `false` once the client has closed (or the
+/// socket failed), when it is closed.
+#[cold]
+fn linger_read(e: &mut Entry) -> bool {
+    matches!(sys::discard(e.fd.as_fd()), Ok(true))
 }
 
 /// Answers the complete requests in the read buffer and writes; while the writes drain the
