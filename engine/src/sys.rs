@@ -157,18 +157,17 @@ pub fn shutdown_write(fd: BorrowedFd<'_>) -> io::Result<()> {
     Ok(net::shutdown(fd, net::Shutdown::Write)?)
 }
 
-/// Reads and throws away what the socket holds: `Ok(true)` once it has nothing more for now
+/// Reads and throws away what the socket holds, through [`read`] into `scratch` (its
+/// capacity is the read size; it is left empty): `Ok(true)` once it has nothing more for now
 /// (`EAGAIN`), `Ok(false)` at the end of the peer's stream.
 #[cold]
-pub fn discard(fd: BorrowedFd<'_>) -> io::Result<bool> {
-    let mut sink = [0u8; 16 * 1024];
+pub fn discard(fd: BorrowedFd<'_>, scratch: &mut Vec<u8>) -> io::Result<bool> {
     loop {
-        match net::recv(fd, &mut sink[..], net::RecvFlags::empty()) {
-            Ok((0, _)) => return Ok(false),
-            Ok(_) => {}
-            Err(Errno::AGAIN) => return Ok(true),
-            Err(Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
+        scratch.clear();
+        match read(fd, scratch)? {
+            ReadOutcome::Data { .. } => {}
+            ReadOutcome::WouldBlock => return Ok(true),
+            ReadOutcome::Eof => return Ok(false),
         }
     }
 }

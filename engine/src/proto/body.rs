@@ -366,18 +366,6 @@ pub enum BodyError {
     TimedOut,
 }
 
-impl BodyError {
-    /// A stable name: `malformed`, `body_too_large`, `closed`, `timed_out`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            BodyError::Malformed => "malformed",
-            BodyError::TooLarge => "body_too_large",
-            BodyError::Closed => "closed",
-            BodyError::TimedOut => "timed_out",
-        }
-    }
-}
-
 impl std::fmt::Display for BodyError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

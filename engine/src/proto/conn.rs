@@ -1138,14 +1138,16 @@ impl<P> Conn<P> {
     /// Answers `408 Request Timeout` and closes: a head did not arrive in time (`reason`
     /// `timeout`), or a body came in slower than the minimum data rate (`slow_body`).
     ///
-    /// A streamed body's reader is told (`BodyError::TimedOut`); its handler has been called,
-    /// so there the 408 goes out only if `withdrawn` (the caller took its unstarted answer
-    /// back with [`Conn::withdraw_unstarted`]); otherwise the connection just closes.
+    /// A streamed body's reader is told (`BodyError::TimedOut`). Its handler has been called,
+    /// so there the 408 goes out only in place of the answer owed for it: the only one owed,
+    /// still waiting, and with none of it written (`unstarted`); that answer goes to `cancel`.
+    /// Otherwise the connection just closes.
     #[cold]
     pub fn time_out(
         &mut self,
         reason: &'static str,
-        withdrawn: bool,
+        unstarted: impl FnOnce(&P) -> bool,
+        cancel: impl FnOnce(P),
         cx: &mut Context,
     ) -> Refused<'_> {
         if self.reading == Reading::Stream {
@@ -1154,7 +1156,8 @@ impl<P> Conn<P> {
                     sink.end(Err(BodyError::TimedOut));
                 }
             }
-            if withdrawn {
+            if let Some(owed) = self.withdraw_unstarted(unstarted) {
+                cancel(owed);
                 return self.refuse(408, reason, cx);
             }
             self.close_reading();
@@ -1408,14 +1411,9 @@ impl<P> Conn<P> {
         }
     }
 
-    /// While a body streams to its handler: takes back the answer owed for it if it is the
-    /// only one owed, still waits, and `unstarted` says none of it was written — so that
-    /// another can go in its place ([`Conn::time_out`]). The caller cancels what it gets.
-    #[cold]
-    pub fn withdraw_unstarted(&mut self, unstarted: impl FnOnce(&P) -> bool) -> Option<P> {
-        if self.reading != Reading::Stream {
-            return None;
-        }
+    /// Takes back the answer owed for a streamed request if it is the only one owed, still
+    /// waits, and `unstarted` says none of it was written, so that another can go in its place.
+    fn withdraw_unstarted(&mut self, unstarted: impl FnOnce(&P) -> bool) -> Option<P> {
         let x = self.extra.as_mut()?;
         match x.slots.front() {
             Some(Slot::Waiting(_, p)) if x.slots.len() == 1 && unstarted(p) => {

@@ -681,9 +681,6 @@ fn serve<H: Handler + ?Sized>(
     tick: u64,
     drained: bool,
 ) -> bool {
-    if e.lingering {
-        return !drained && (read.is_none() || linger_read(e));
-    }
     let alive = match read {
         Some(peer_closed) => read_loop(e, token, peer_closed, handler, cx, svc),
         None => true,
@@ -748,8 +745,11 @@ fn settle_entry(
     let pending = e.conn.has_pending();
     let idle = !e.conn.mid_request() && !e.conn.has_output() && !pending;
     if e.conn.is_done() || (idle && drained) || (pending && e.conn.saw_eof()) {
+        // A lingering connection is always done (so its read loop read nothing): its input is
+        // discarded here, off the path of live connections; the client's close or its
+        // deadline ends it.
         if e.lingering {
-            return !drained;
+            return !drained && linger_read(e, cx);
         }
         if e.conn.is_done() && e.conn.cut_short() && !e.conn.saw_eof() && !drained {
             return start_linger(e, token, cx, wheel, tick);
@@ -803,14 +803,17 @@ fn start_linger(e: &mut Entry, token: u64, cx: &mut Context, wheel: &mut Wheel, 
     e.deadline = deadline_after(tick, LINGER);
     wheel.schedule(token, u64::from(e.deadline));
     // What is already there is thrown away now; the edge for it may have come and gone.
-    linger_read(e)
+    linger_read(e, cx)
 }
 
-/// A lingering connection's input, discarded: `false` once the client has closed (or the
-/// socket failed), when it is closed.
+/// A lingering connection's input, discarded into a pooled buffer lent for the call: `false`
+/// once the client has closed (or the socket failed), when it is closed.
 #[cold]
-fn linger_read(e: &mut Entry) -> bool {
-    matches!(sys::discard(e.fd.as_fd()), Ok(true))
+fn linger_read(e: &mut Entry, cx: &mut Context) -> bool {
+    let mut scratch = cx.pool.get();
+    let open = matches!(sys::discard(e.fd.as_fd(), &mut scratch), Ok(true));
+    cx.pool.put(scratch);
+    open
 }
 
 /// Answers the complete requests in the read buffer and writes; while the writes drain the

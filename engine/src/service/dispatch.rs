@@ -789,19 +789,15 @@ pub fn time_out<H: Handler + ?Sized>(
     svc: &mut Service,
 ) {
     // A deferred answer with no stream started has written nothing.
-    let withdrawn = conn.withdraw_unstarted(|w| w.stream.is_none());
-    let withdrawn = match withdrawn {
-        Some(w) => {
-            if w.cancel() {
-                svc.deferred -= 1;
-                cx.stats[Counter::DeferredCancelled] += 1;
-            }
-            true
-        }
-        None => false,
-    };
-    let r = conn.time_out(reason, withdrawn, cx);
+    let mut cancelled = 0;
+    let r = conn.time_out(
+        reason,
+        |w| w.stream.is_none(),
+        |w| cancelled += usize::from(w.cancel()),
+        cx,
+    );
     tell(handler, &r, peer);
+    count_cancelled(cancelled, cx, svc);
 }
 
 /// The connection is going away: cancels its deferred requests still waiting (their handles
@@ -809,6 +805,11 @@ pub fn time_out<H: Handler + ?Sized>(
 pub fn release(conn: &mut Connection, cx: &mut Context, svc: &mut Service) {
     let mut cancelled = 0usize;
     conn.release_all(&mut cx.pool, |w| cancelled += usize::from(w.cancel()));
-    svc.deferred -= cancelled;
-    cx.stats[Counter::DeferredCancelled] += cancelled as u64;
+    count_cancelled(cancelled, cx, svc);
+}
+
+/// Deferred requests cancelled (their handles told): no longer in flight, and counted.
+fn count_cancelled(n: usize, cx: &mut Context, svc: &mut Service) {
+    svc.deferred -= n;
+    cx.stats[Counter::DeferredCancelled] += n as u64;
 }
